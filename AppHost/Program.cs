@@ -1,0 +1,1 @@
+Console.WriteLine("Hangar AppHost: composition under construction.");
