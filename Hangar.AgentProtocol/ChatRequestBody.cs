@@ -26,7 +26,7 @@ public static class ChatRequestBody
             writer.WritePropertyName("parts"u8);
             writer.WriteRawValue(message.PartsJson.Span, skipInputValidation: true);
             writer.WritePropertyName("metadata"u8);
-            if (message.MetadataJson is { } metadata)
+            if (message.MetadataJson is { IsEmpty: false } metadata)
             {
                 writer.WriteRawValue(metadata.Span, skipInputValidation: true);
             }

@@ -1,0 +1,189 @@
+using System.Text;
+using System.Text.Json;
+using Hangar.ApiService.Data;
+using Hangar.ApiService.Events;
+using Hangar.ApiService.Http;
+using Hangar.ApiService.Runs;
+using Hangar.Contracts;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Hangar.ApiService.Chats;
+
+public enum SendBehavior
+{
+    Enqueue,
+    Interrupt,
+    Append,
+}
+
+/// <summary>The outcome of sending messages: what was stored, the run that will answer, and where to watch.</summary>
+internal sealed record SendResult(List<Message> Messages, Run? Run, string LastEventId);
+
+/// <summary>
+/// Stores messages and starts, queues or interrupts the chat's run (ARCHITECTURE.md, control loop §1). The public API
+/// and the agent API both send through here.
+/// </summary>
+internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events, RunSignals signals, IOptions<HangarOptions> options)
+{
+    public const int MaxMessagesPerCall = 100;
+
+    public static bool TryParseBehavior(string? value, out SendBehavior behavior)
+    {
+        (var known, behavior) = value switch
+        {
+            null or "enqueue" => (true, SendBehavior.Enqueue),
+            "interrupt" => (true, SendBehavior.Interrupt),
+            "append" => (true, SendBehavior.Append),
+            _ => (false, SendBehavior.Enqueue),
+        };
+        return known;
+    }
+
+    /// <summary>Checks the messages field by field; the field names are the request's (<c>messages[0].parts</c>).</summary>
+    public Validation Validate(List<NewMessage>? messages, string? behavior, bool required)
+    {
+        var validation = new Validation()
+            .Require(TryParseBehavior(behavior, out _), "behavior", "Must be 'enqueue', 'interrupt' or 'append'.");
+        if (messages is null || messages.Count == 0)
+        {
+            validation.Require(!required, "messages", "At least one message is required.");
+            return validation;
+        }
+
+        validation.Require(messages.Count <= MaxMessagesPerCall, "messages", $"At most {MaxMessagesPerCall} messages per call.");
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            var field = $"messages[{i}]";
+            validation.Require(m.Role is "user" or "assistant" or "system", field + ".role", "Must be 'user', 'assistant' or 'system'.");
+            validation.Require(m.Id is null || (m.Id.Length is > 0 and <= 200), field + ".id", "Must be 1 to 200 characters when given.");
+            if (m.Parts is not { ValueKind: JsonValueKind.Array } parts)
+            {
+                validation.Add(field + ".parts", "Required: an array of UIMessage parts.");
+                continue;
+            }
+
+            var p = 0;
+            foreach (var part in parts.EnumerateArray())
+            {
+                validation.Require(
+                    part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String,
+                    $"{field}.parts[{p}]", "Each part must be an object with a string 'type'.");
+                p++;
+            }
+
+            validation.Require(m.Metadata is null or { ValueKind: JsonValueKind.Object or JsonValueKind.Null }, field + ".metadata", "Must be an object or null.");
+            var size = Encoding.UTF8.GetByteCount(parts.GetRawText()) + (m.Metadata?.GetRawText().Length ?? 0);
+            validation.Require(size <= options.Value.MaxMessageBytes, field, $"The message is {size} bytes; at most {options.Value.MaxMessageBytes} are accepted.");
+        }
+
+        return validation;
+    }
+
+    /// <summary>
+    /// Stores the messages and, unless appending, makes sure a run will answer them. Returns null when the chat does
+    /// not exist in the organisation.
+    /// </summary>
+    public async Task<SendResult?> SendAsync(Guid organizationId, Guid chatId, List<NewMessage> messages, SendBehavior behavior, CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+
+        // The chat row lock serialises sends to one chat, so the stream position read below comes before every
+        // event of what this send starts.
+        await using (var lockChat = new NpgsqlCommand("select 1 from chats where id = @chat and organization_id = @org for update", connection))
+        {
+            lockChat.With("chat", chatId).With("org", organizationId);
+            if (await lockChat.ExecuteScalarAsync(ct) is null)
+            {
+                return null;
+            }
+        }
+
+        var stored = new List<Message>(messages.Count);
+        foreach (var m in messages)
+        {
+            await using var insert = new NpgsqlCommand($"insert into messages (chat_id, id, role, parts, metadata) values (@chat, @id, @role, @parts, @metadata) returning {ChatStore.MessageColumns}", connection)
+                .With("chat", chatId).With("id", m.Id ?? Guid.CreateVersion7().ToString()).With("role", m.Role)
+                .WithJson("parts", m.Parts!.Value.GetRawText()).WithJson("metadata", m.Metadata is { ValueKind: JsonValueKind.Object } meta ? meta.GetRawText() : null);
+            stored.Add((await ChatStore.SingleAsync(insert, r => ChatStore.ReadMessage(r), ct))!);
+        }
+
+        Run? run = null;
+        Guid? interrupted = null;
+        if (behavior != SendBehavior.Append)
+        {
+            if (behavior == SendBehavior.Interrupt)
+            {
+                // The owner ends the running run as interrupted; the pending run below continues with the latest history.
+                await using var flag = new NpgsqlCommand("update runs set interrupt_requested = true where chat_id = @chat and status = 'running' returning id", connection).With("chat", chatId);
+                interrupted = (Guid?)await flag.ExecuteScalarAsync(ct);
+            }
+
+            run = await EnsurePendingRunAsync(connection, organizationId, chatId, ct);
+        }
+
+        var lastEventId = await events.LastEventIdAsync(chatId);
+        await transaction.CommitAsync(ct);
+
+        foreach (var message in stored)
+        {
+            _ = events.Publish(chatId, ChatEvents.MessageCreated, message, ChatEventPublisher.Json<Message>());
+        }
+
+        if (run is not null)
+        {
+            _ = events.Publish(chatId, ChatEvents.RunUpdated, run, ChatEventPublisher.Json<Run>());
+            if (interrupted is { } runId)
+            {
+                _ = signals.SendAsync(runId, RunSignal.Interrupt);
+            }
+
+            await signals.WakeWorkersAsync();
+        }
+
+        return new SendResult(stored, run, lastEventId);
+    }
+
+    /// <summary>Flags the running run to stop and cancels the waiting one. Returns false when the chat does not exist.</summary>
+    public async Task<bool> StopAsync(Guid organizationId, Guid chatId, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand("""
+            with chat as (select id from chats where id = @chat and organization_id = @org),
+            pending as (update runs set status = 'stopped', error = 'Stopped before it started.', completed_at = now()
+                        where chat_id = (select id from chat) and status = 'pending' returning id),
+            running as (update runs set stop_requested = true where chat_id = (select id from chat) and status = 'running' returning id),
+            idle as (update chats set status = 'idle', updated_at = now()
+                     where id = (select id from chat) and not exists (select 1 from running))
+            select (select id from chat), (select id from running)
+            """).With("chat", chatId).With("org", organizationId);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        if (reader.IsDBNull(0))
+        {
+            return false;
+        }
+
+        if (reader.GetGuidOrNull(1) is { } running)
+        {
+            await signals.SendAsync(running, RunSignal.Stop);
+        }
+
+        return true;
+    }
+
+    private static async Task<Run> EnsurePendingRunAsync(NpgsqlConnection connection, Guid organizationId, Guid chatId, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand($"""
+            with existing as (select {ChatStore.RunColumns} from runs where chat_id = @chat and status = 'pending'),
+            numbered as (update chats set last_run_number = last_run_number + 1, status = 'streaming', error = null, updated_at = now()
+                         where id = @chat and not exists (select 1 from existing) returning last_run_number),
+            created as (insert into runs (id, organization_id, chat_id, number, status)
+                        select @id, @org, @chat, last_run_number, 'pending' from numbered
+                        returning {ChatStore.RunColumns})
+            select * from existing union all select * from created
+            """, connection).With("chat", chatId).With("org", organizationId).With("id", Guid.CreateVersion7());
+        return (await ChatStore.SingleAsync(command, ChatStore.ReadRun, ct))!;
+    }
+}

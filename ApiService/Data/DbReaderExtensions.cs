@@ -1,0 +1,42 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Hangar.ApiService.Data;
+
+internal static class DbReaderExtensions
+{
+    public static string? GetStringOrNull(this NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+
+    public static Guid? GetGuidOrNull(this NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetGuid(ordinal);
+
+    public static DateTimeOffset? GetTimeOrNull(this NpgsqlDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
+
+    public static DateTimeOffset GetTime(this NpgsqlDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
+
+    /// <summary>A jsonb column as a detached <see cref="JsonElement"/>, or null.</summary>
+    public static JsonElement? GetJsonOrNull(this NpgsqlDataReader reader, int ordinal)
+    {
+        if (reader.IsDBNull(ordinal))
+        {
+            return null;
+        }
+
+        using var document = JsonDocument.Parse(reader.GetString(ordinal));
+        return document.RootElement.Clone();
+    }
+
+    public static NpgsqlCommand With(this NpgsqlCommand command, string name, object? value)
+    {
+        command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return command;
+    }
+
+    /// <summary>Binds raw JSON text to a json parameter; the text is kept as it is (jsonb columns convert it on insert).</summary>
+    public static NpgsqlCommand WithJson(this NpgsqlCommand command, string name, string? json)
+    {
+        command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Json) { Value = (object?)json ?? DBNull.Value });
+        return command;
+    }
+}

@@ -1,0 +1,105 @@
+using System.Text.Json;
+using Hangar.ApiService.Auth;
+using Hangar.ApiService.Chats;
+using Hangar.ApiService.Data;
+using Hangar.ApiService.Events;
+using Hangar.ApiService.Http;
+using Hangar.ApiService.Runs;
+using Hangar.Contracts;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Hangar.ApiService.Extensions;
+
+public static class ApiServiceExtensions
+{
+    public static IHostApplicationBuilder AddApiServices(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<HangarOptions>().BindConfiguration(HangarOptions.Section)
+            .Validate(o => !string.IsNullOrWhiteSpace(o.SigningKey), "Hangar:SigningKey is required (base64, 32 bytes or more; StreamHub needs the same).")
+            .ValidateOnStart();
+        services.AddOptions<RunOptions>().BindConfiguration(RunOptions.Section).ValidateOnStart();
+        services.AddSingleton(TimeProvider.System);
+
+        var postgres = builder.Configuration.GetConnectionString("postgres")
+            ?? throw new InvalidOperationException("ConnectionStrings:postgres is not set (environment: ConnectionStrings__postgres=Host=…;Database=…).");
+        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
+        services.AddSingleton(sp => TokenSigner.FromBase64(sp.GetRequiredService<IOptions<HangarOptions>>().Value.SigningKey, "Hangar:SigningKey"));
+
+        // Hosted services start in this order, all before the server takes requests.
+        services.AddSingleton<Migrator>();
+        services.AddHostedService<DatabaseInitializer>();
+        services.AddSingleton<RedisClients>();
+        services.AddHostedService(sp => sp.GetRequiredService<RedisClients>());
+        services.AddSingleton<RunSignals>();
+        services.AddHostedService(sp => sp.GetRequiredService<RunSignals>());
+
+        services.AddSingleton<ChatEventPublisher>();
+        services.AddSingleton<ChatService>();
+        services.AddSingleton<StreamTickets>();
+        services.AddSingleton<RunStore>();
+        services.AddSingleton<AgentInvoker>();
+        services.AddSingleton<RunExecutor>();
+        services.AddHostedService<RunWorker>();
+        services.AddHttpClient(AgentInvoker.HttpClientName)
+            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
+            {
+                ConnectTimeout = sp.GetRequiredService<IOptions<RunOptions>>().Value.AgentConnectTimeout,
+                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+                AutomaticDecompression = System.Net.DecompressionMethods.None,
+            })
+            .ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan);
+
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization();
+        services.AddExceptionHandler<BadRequestHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        });
+        services.AddOpenApi();
+        services.AddHealthChecks()
+            .AddCheck<PostgresHealthCheck>("postgres")
+            .AddCheck<RedisHealthCheck>("redis");
+        return builder;
+    }
+}
+
+internal sealed class PostgresHealthCheck(NpgsqlDataSource db) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var command = db.CreateCommand("select 1");
+            await command.ExecuteScalarAsync(cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        {
+            return HealthCheckResult.Unhealthy("PostgreSQL is unreachable.", ex);
+        }
+    }
+}
+
+internal sealed class RedisHealthCheck(RedisClients redis) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await redis.Commands.ExecuteAsync("PING").WaitAsync(TimeSpan.FromSeconds(2), cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception ex) when (ex is Hangar.Redis.RedisConnectionException or TimeoutException or InvalidOperationException)
+        {
+            return HealthCheckResult.Unhealthy("Redis is unreachable.", ex);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Hangar.ApiService.Agents;
+using Hangar.ApiService.Chats;
+using Hangar.ApiService.Runs;
+
+namespace Hangar.ApiService.Http;
+
+/// <summary>Every type on Hangar's wire, snake_case; UIMessage parts pass through as raw JSON and keep the SDK's camelCase.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(Agent))]
+[JsonSerializable(typeof(List<Agent>))]
+[JsonSerializable(typeof(CreateAgentRequest))]
+[JsonSerializable(typeof(UpdateAgentRequest))]
+[JsonSerializable(typeof(Deployment))]
+[JsonSerializable(typeof(List<Deployment>))]
+[JsonSerializable(typeof(CreateDeploymentRequest))]
+[JsonSerializable(typeof(Chat))]
+[JsonSerializable(typeof(Page<Chat>))]
+[JsonSerializable(typeof(Message))]
+[JsonSerializable(typeof(List<Message>))]
+[JsonSerializable(typeof(CreateChatRequest))]
+[JsonSerializable(typeof(SendMessagesRequest))]
+[JsonSerializable(typeof(SendMessagesResponse))]
+[JsonSerializable(typeof(ChatCreatedResponse))]
+[JsonSerializable(typeof(StreamLocation))]
+[JsonSerializable(typeof(Run))]
+[JsonSerializable(typeof(List<Run>))]
+[JsonSerializable(typeof(Step))]
+[JsonSerializable(typeof(List<Step>))]
+[JsonSerializable(typeof(ChunkEvent))]
+[JsonSerializable(typeof(JsonElement))]
+internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,0 +1,24 @@
+using Hangar.ApiService.Agents;
+using Hangar.ApiService.Chats;
+using Hangar.ApiService.Extensions;
+using Hangar.ApiService.Runs;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults("Hangar.ApiService");
+builder.AddApiServices();
+
+var app = builder.Build();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+
+app.MapDefaultEndpoints();
+app.MapOpenApi("/api/openapi.json");
+app.MapAgentsApi();
+app.MapChatsApi();
+app.MapRunsApi();
+
+app.Run();

@@ -1,0 +1,182 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using Hangar.AgentProtocol;
+using Hangar.ApiService.Events;
+using Hangar.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace Hangar.ApiService.Runs;
+
+/// <summary>
+/// One step: <c>POST {url}/_agent/chat</c> exactly as Blink does (shared/protocol/blink, recordings 03–05), the reply
+/// read chunk by chunk, each chunk appended to the chat's stream as it arrives and folded into the assistant message.
+/// Every way the call can go wrong ends in a <see cref="StepOutcome"/> with a readable error, never an exception.
+/// </summary>
+internal sealed partial class AgentInvoker(
+    IHttpClientFactory httpClients, ChatEventPublisher events, TokenSigner signer, IOptions<RunOptions> options, TimeProvider time, ILogger<AgentInvoker> logger)
+{
+    public const string HttpClientName = "agents";
+
+    /// <summary>Chunk appends in flight before the invoker waits for Redis to catch up.</summary>
+    private const int MaxPendingAppends = 2048;
+
+    private static readonly ActivitySource Activity = new("Hangar.ApiService");
+
+    public async Task<StepOutcome> InvokeAsync(RunLease lease, StepContext step, Func<StopReason> stopReason, CancellationToken stepToken)
+    {
+        var settings = options.Value;
+        var messageId = Guid.CreateVersion7().ToString();
+        var builder = new UiMessageBuilder();
+        var appends = new List<Task>(64);
+        DateTimeOffset? firstChunkAt = null;
+        using var activity = Activity.StartActivity("agent.chat", ActivityKind.Client);
+        activity?.SetTag("hangar.run_id", lease.RunId);
+        activity?.SetTag("hangar.step_id", step.StepId);
+
+        StepOutcome Outcome(string status, string? error) => status == "completed"
+            ? new(status, null, messageId, builder.BuildParts(), builder.BuildMetadata(), builder.FinishReason, builder.ChunkCount, firstChunkAt,
+                UiMessages.ShouldContinueToolLoop(builder.BuildParts()))
+            : new(status, error, messageId, builder.BuildPartsOfUnfinishedStep(error ?? status), builder.BuildMetadata(), builder.FinishReason, builder.ChunkCount,
+                firstChunkAt, ContinueToolLoop: false);
+
+        if (step.AgentUrl is null)
+        {
+            return Outcome("failed", "The agent has no active deployment to call.");
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stepToken);
+        timeout.CancelAfter(settings.AgentFirstByteTimeout);
+        try
+        {
+            using var request = BuildRequest(lease, step);
+            using var response = await httpClients.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            if (await RejectAsync(response, timeout.Token) is { } rejection)
+            {
+                return Outcome("failed", rejection);
+            }
+
+            await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
+            var done = false;
+            await foreach (var data in SseFrameReader.ReadEventsAsync(body, timeout.Token))
+            {
+                firstChunkAt ??= time.GetUtcNow();
+                timeout.CancelAfter(settings.AgentIdleTimeout);
+                if (data.AsSpan().SequenceEqual("[DONE]"u8))
+                {
+                    done = true;
+                    break;
+                }
+
+                builder.Apply(data);
+                appends.Add(events.PublishChunk(lease.ChatId, messageId, data));
+                if (appends.Count >= MaxPendingAppends)
+                {
+                    await DrainAsync(appends);
+                }
+            }
+
+            if (!done && !builder.Finished)
+            {
+                return Outcome("failed", "The agent's stream ended before the reply was finished (no 'finish' chunk and no [DONE]).");
+            }
+
+            return builder.ErrorText is { } agentError
+                ? Outcome("failed", $"The agent reported an error: {agentError}")
+                : Outcome("completed", null);
+        }
+        catch (OperationCanceledException) when (stepToken.IsCancellationRequested)
+        {
+            return stopReason() switch
+            {
+                StopReason.Stop => Outcome("stopped", "Stopped by request."),
+                StopReason.Shutdown => Outcome("interrupted", "The replica running this step shut down; the step runs again on another."),
+                StopReason.LeaseLost => Outcome("interrupted", "This replica lost the run's lease."),
+                _ => Outcome("interrupted", "Interrupted by a new message."),
+            };
+        }
+        catch (OperationCanceledException)
+        {
+            return Outcome("failed", firstChunkAt is null
+                ? $"The agent sent nothing within {settings.AgentFirstByteTimeout.TotalSeconds:0.###} s (first-byte timeout)."
+                : $"The agent sent nothing for {settings.AgentIdleTimeout.TotalSeconds:0.###} s in the middle of its reply (idle timeout).");
+        }
+        catch (HttpRequestException ex)
+        {
+            return Outcome("failed", $"Could not reach the agent at {step.AgentUrl}: {ex.Message}");
+        }
+        catch (AgentProtocolException ex)
+        {
+            return Outcome("failed", $"The agent's reply broke the protocol: {ex.Message}");
+        }
+        catch (IOException ex)
+        {
+            return Outcome("failed", $"The connection to the agent broke during its reply: {ex.Message}");
+        }
+        finally
+        {
+            await DrainAsync(appends);
+        }
+    }
+
+    private HttpRequestMessage BuildRequest(RunLease lease, StepContext step)
+    {
+        var body = new ArrayBufferWriter<byte>(4096);
+        ChatRequestBody.Write(body, lease.ChatId.ToString(), step.History);
+        var token = signer.Sign(InvocationToken.Purpose, new InvocationToken
+        {
+            OrganizationId = lease.OrganizationId,
+            AgentId = lease.AgentId,
+            ChatId = lease.ChatId,
+            RunId = lease.RunId,
+            StepId = step.StepId,
+            ExpiresAtUnixSeconds = (time.GetUtcNow() + options.Value.InvocationTokenLifetime).ToUnixTimeSeconds(),
+        }, ContractsJsonContext.Default.InvocationToken);
+
+        var request = new HttpRequestMessage(HttpMethod.Post, step.AgentUrl + "/_agent/chat")
+        {
+            Content = new ReadOnlyMemoryContent(body.WrittenMemory) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } },
+        };
+        request.Headers.Add(BlinkHeaders.InvocationToken, token);
+        request.Headers.Add(BlinkHeaders.RunId, lease.RunId.ToString());
+        request.Headers.Add(BlinkHeaders.StepId, step.StepId.ToString());
+        request.Headers.Add(BlinkHeaders.ChatId, lease.ChatId.ToString());
+        return request;
+    }
+
+    /// <summary>The reason a reply cannot be read as a UI message stream, or null when it can.</summary>
+    private static async Task<string?> RejectAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            var text = await response.Content.ReadAsStringAsync(ct);
+            return $"The agent answered {(int)response.StatusCode} {response.ReasonPhrase}: {(text.Length > 500 ? text[..500] + "…" : text)}";
+        }
+
+        if (response.Headers.TryGetValues(BlinkHeaders.StreamResponseFormat, out var formats) && formats.FirstOrDefault() is { } format && format != BlinkHeaders.UiMessageFormat)
+        {
+            return $"The agent answered with a '{format}' stream ({BlinkHeaders.StreamResponseFormat}); Hangar does not support provider-native streams yet, only '{BlinkHeaders.UiMessageFormat}'.";
+        }
+
+        var mediaType = response.Content.Headers.ContentType?.MediaType;
+        return mediaType == "text/event-stream" ? null : $"The agent answered with content-type '{mediaType ?? "none"}', not a text/event-stream UI message stream.";
+    }
+
+    private async Task DrainAsync(List<Task> appends)
+    {
+        try
+        {
+            await Task.WhenAll(appends);
+        }
+        catch (Exception ex)
+        {
+            // The stored message is the record; a client that missed chunks gets the whole message in message.created.
+            LogAppendFailed(logger, appends.Count(t => t.IsFaulted), ex.Message);
+        }
+
+        appends.Clear();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} chunk appends to Redis failed: {Reason}")]
+    private static partial void LogAppendFailed(ILogger logger, int count, string reason);
+}

@@ -1,0 +1,269 @@
+using System.Text.Json.Nodes;
+using Hangar.ApiService.Chats;
+using Hangar.ApiService.Events;
+using Hangar.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace Hangar.ApiService.Runs;
+
+/// <summary>
+/// Drives one claimed run to its end (ARCHITECTURE.md, control loop §3–8): steps until the tool loop is done, a
+/// heartbeat that keeps the lease and notices stop and interrupt, and events for every change.
+/// </summary>
+internal sealed partial class RunExecutor(
+    RunStore store, AgentInvoker invoker, ChatEventPublisher events, RunSignals signals, IOptions<RunOptions> options, TimeProvider time, ILogger<RunExecutor> logger)
+{
+    /// <summary>Writes that settle a step or run get this long even when the run is being cancelled.</summary>
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(15);
+
+    public async Task ExecuteAsync(RunLease lease, CancellationToken shutdown)
+    {
+        using var control = new RunControl(shutdown);
+        using var ownership = signals.Own(lease.RunId, signal => control.Stop(signal == RunSignal.Stop ? StopReason.Stop : StopReason.Interrupt));
+        var heartbeat = HeartbeatAsync(lease, control);
+        try
+        {
+            await RunStepsAsync(lease, control);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogRunCrashed(logger, lease.RunId, ex);
+            using var settle = new CancellationTokenSource(SettleTimeout);
+            await FinishAsync(lease, "failed", $"Hangar failed while running this run: {ex.Message}", null, settle.Token);
+        }
+        finally
+        {
+            await control.EndAsync();
+            await heartbeat;
+        }
+    }
+
+    private async Task RunStepsAsync(RunLease lease, RunControl control)
+    {
+        if (lease.IsTakeover)
+        {
+            await store.AbandonStepsOfEarlierOwnersAsync(lease, control.RunToken);
+        }
+
+        if (await store.GetRunAsync(lease.RunId, control.RunToken) is { } started)
+        {
+            _ = events.Publish(lease.ChatId, ChatEvents.RunUpdated, started, ChatEventPublisher.Json<Run>());
+        }
+
+        var usage = new JsonObject();
+        string status;
+        string? error = null;
+        while (true)
+        {
+            var (step, why) = await store.StartStepAsync(lease, control.RunToken);
+            if (step is null)
+            {
+                if (why == StopReason.LeaseLost)
+                {
+                    return;
+                }
+
+                status = why == StopReason.Stop ? "stopped" : "interrupted";
+                break;
+            }
+
+            if (await store.GetStepAsync(step.StepId, control.RunToken) is { } running)
+            {
+                _ = events.Publish(lease.ChatId, ChatEvents.StepUpdated, running, ChatEventPublisher.Json<Step>());
+            }
+
+            var outcome = step.Number > options.Value.MaxStepsPerRun
+                ? new StepOutcome("failed", $"The run reached its limit of {options.Value.MaxStepsPerRun} steps (Hangar:Runs:MaxStepsPerRun).", Guid.CreateVersion7().ToString(), [], null, null, 0, null, false)
+                : await invoker.InvokeAsync(lease, step, () => control.Reason, control.NewStepToken());
+
+            using var settle = new CancellationTokenSource(SettleTimeout);
+            var (message, stored) = await store.CompleteStepAsync(lease, step, outcome, settle.Token);
+            if (stored is null)
+            {
+                return;
+            }
+
+            if (message is not null)
+            {
+                _ = events.Publish(lease.ChatId, ChatEvents.MessageCreated, message, ChatEventPublisher.Json<Chats.Message>());
+            }
+
+            _ = events.Publish(lease.ChatId, ChatEvents.StepUpdated, stored, ChatEventPublisher.Json<Step>());
+            AddUsage(usage, outcome.Usage);
+
+            if (outcome.Status == "completed" && outcome.ContinueToolLoop)
+            {
+                continue;
+            }
+
+            if (control.Reason is StopReason.Shutdown or StopReason.LeaseLost)
+            {
+                // Another replica continues the run from the stored history.
+                await store.ReleaseAsync(lease, settle.Token);
+                return;
+            }
+
+            (status, error) = outcome.Status switch
+            {
+                "failed" => ("failed", outcome.Error),
+                "completed" => ("completed", null),
+                var other => (other, null),
+            };
+            break;
+        }
+
+        using var finish = new CancellationTokenSource(SettleTimeout);
+        await FinishAsync(lease, status, error, usage.Count > 0 ? usage : null, finish.Token);
+    }
+
+    private async Task FinishAsync(RunLease lease, string status, string? error, JsonObject? usage, CancellationToken ct)
+    {
+        if (await store.FinishRunAsync(lease, status, error, usage, ct) is not { } finished)
+        {
+            return;
+        }
+
+        _ = events.Publish(lease.ChatId, ChatEvents.RunUpdated, finished.Run, ChatEventPublisher.Json<Run>());
+        _ = events.Publish(lease.ChatId, ChatEvents.ChatUpdated, finished.Chat, ChatEventPublisher.Json<Chat>());
+        LogRunFinished(logger, lease.RunId, status, error);
+
+        // A run that waited behind this one can start now.
+        signals.WakeLocal();
+    }
+
+    private async Task HeartbeatAsync(RunLease lease, RunControl control)
+    {
+        try
+        {
+            while (!control.Ended.IsCancellationRequested)
+            {
+                await Task.Delay(options.Value.HeartbeatInterval, time, control.Ended);
+                var reason = await store.HeartbeatAsync(lease, control.Ended);
+                if (reason != StopReason.None)
+                {
+                    control.Stop(reason);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            // The database is unreachable: the lease may lapse, and fencing keeps a second owner's work and ours apart.
+            LogHeartbeatFailed(logger, lease.RunId, ex.Message);
+        }
+    }
+
+    private static void AddUsage(JsonObject total, JsonObject? step)
+    {
+        if (step is null)
+        {
+            return;
+        }
+
+        foreach (var (key, value) in step)
+        {
+            if (value is JsonValue number && number.TryGetValue<double>(out var amount))
+            {
+                total[key] = (total[key]?.GetValue<double>() ?? 0) + amount;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} ended {Status} {Error}")]
+    private static partial void LogRunFinished(ILogger logger, Guid runId, string status, string? error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Run {RunId} failed inside Hangar")]
+    private static partial void LogRunCrashed(ILogger logger, Guid runId, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Heartbeat of run {RunId} failed: {Reason}")]
+    private static partial void LogHeartbeatFailed(ILogger logger, Guid runId, string reason);
+
+    /// <summary>
+    /// The run's cancellation: stop, lease loss and shutdown end the run; interrupt ends only the current step
+    /// (the run then ends as interrupted and the waiting run continues with the new message).
+    /// </summary>
+    private sealed class RunControl : IDisposable
+    {
+        private readonly CancellationTokenSource _run;
+        private readonly CancellationTokenRegistration _onShutdown;
+        private readonly CancellationTokenSource _ended = new();
+        private CancellationTokenSource? _step;
+        private readonly Lock _gate = new();
+        private StopReason _reason;
+
+        public RunControl(CancellationToken shutdown)
+        {
+            _run = new CancellationTokenSource();
+            _onShutdown = shutdown.Register(() => Stop(StopReason.Shutdown));
+        }
+
+        public CancellationToken RunToken => _run.Token;
+
+        public CancellationToken Ended => _ended.Token;
+
+        public StopReason Reason
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _reason;
+                }
+            }
+        }
+
+        public CancellationToken NewStepToken()
+        {
+            var step = CancellationTokenSource.CreateLinkedTokenSource(_run.Token);
+            Interlocked.Exchange(ref _step, step)?.Dispose();
+            if (Reason == StopReason.Interrupt)
+            {
+                step.Cancel();
+            }
+
+            return step.Token;
+        }
+
+        public void Stop(StopReason reason)
+        {
+            lock (_gate)
+            {
+                // The first reason wins, except that a stop outranks an interrupt.
+                if (_reason != StopReason.None && !(reason == StopReason.Stop && _reason == StopReason.Interrupt))
+                {
+                    return;
+                }
+
+                _reason = reason;
+            }
+
+            try
+            {
+                if (reason == StopReason.Interrupt)
+                {
+                    Volatile.Read(ref _step)?.Cancel();
+                }
+                else
+                {
+                    _run.Cancel();
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // The run ended while the signal was on its way.
+            }
+        }
+
+        public async Task EndAsync() => await _ended.CancelAsync();
+
+        public void Dispose()
+        {
+            _onShutdown.Dispose();
+            _step?.Dispose();
+            _run.Dispose();
+            _ended.Dispose();
+        }
+    }
+}

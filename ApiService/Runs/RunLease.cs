@@ -1,0 +1,18 @@
+namespace Hangar.ApiService.Runs;
+
+/// <summary>A claimed run. <see cref="Epoch"/> fences every write: once another replica takes over, this one's writes match no row.</summary>
+internal sealed record RunLease(Guid RunId, Guid ChatId, Guid OrganizationId, Guid AgentId, long Epoch)
+{
+    /// <summary>True when an earlier owner held this run and died or let the lease lapse.</summary>
+    public bool IsTakeover => Epoch > 1;
+}
+
+/// <summary>Why a run or step stopped early.</summary>
+internal enum StopReason
+{
+    None,
+    Interrupt,
+    Stop,
+    LeaseLost,
+    Shutdown,
+}

@@ -1,0 +1,221 @@
+using System.Text.Json.Nodes;
+using Hangar.AgentProtocol;
+using Hangar.ApiService.Chats;
+using Hangar.ApiService.Data;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Hangar.ApiService.Runs;
+
+/// <summary>What one step needs: where the agent is and the whole history.</summary>
+internal sealed record StepContext(Guid StepId, int Number, string? AgentUrl, List<StoredUiMessage> History);
+
+/// <summary>The SQL of the control loop. Every write of an owner is conditioned on its lease epoch.</summary>
+internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options)
+{
+    private readonly TimeSpan _lease = options.Value.LeaseDuration;
+
+    /// <summary>
+    /// Claims the oldest run that is waiting (and whose chat runs nothing) or whose owner's lease lapsed.
+    /// SKIP LOCKED lets replicas claim side by side; the unique index on running runs rules out two owners.
+    /// </summary>
+    public async Task<RunLease?> TryClaimAsync(string owner, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand("""
+            update runs r set status = 'running', lease_owner = @owner, lease_expires_at = now() + @lease,
+                              lease_epoch = r.lease_epoch + 1, started_at = coalesce(r.started_at, now())
+            where r.id = (
+                select c.id from runs c
+                where (c.status = 'pending' and not exists (select 1 from runs x where x.chat_id = c.chat_id and x.status = 'running'))
+                   or (c.status = 'running' and c.lease_expires_at < now())
+                order by c.created_at
+                for update skip locked
+                limit 1)
+            returning r.id, r.chat_id, r.organization_id, (select agent_id from chats where id = r.chat_id), r.lease_epoch
+            """).With("owner", owner).With("lease", _lease);
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            return await reader.ReadAsync(ct) ? new RunLease(reader.GetGuid(0), reader.GetGuid(1), reader.GetGuid(2), reader.GetGuid(3), reader.GetInt64(4)) : null;
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // Another replica started a run of the same chat a moment earlier; the next poll finds other work.
+            return null;
+        }
+    }
+
+    /// <summary>Renews the lease. Returns what the owner should do: keep going, or stop for the reason given.</summary>
+    public async Task<StopReason> HeartbeatAsync(RunLease lease, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand("""
+            update runs set lease_expires_at = now() + @lease
+            where id = @id and lease_epoch = @epoch and status = 'running'
+            returning stop_requested, interrupt_requested
+            """).With("lease", _lease).With("id", lease.RunId).With("epoch", lease.Epoch);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct))
+        {
+            return StopReason.LeaseLost;
+        }
+
+        return reader.GetBoolean(0) ? StopReason.Stop : reader.GetBoolean(1) ? StopReason.Interrupt : StopReason.None;
+    }
+
+    /// <summary>Closes steps a previous owner left running: they are run again from the stored history.</summary>
+    public async Task AbandonStepsOfEarlierOwnersAsync(RunLease lease, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand("""
+            update steps set status = 'interrupted', completed_at = now(),
+                             error = 'The replica running this step stopped before it ended; the step was run again.'
+            where run_id = @run and status = 'running' and lease_epoch < @epoch
+            """).With("run", lease.RunId).With("epoch", lease.Epoch);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Starts the next step and loads what it needs, or says why the run must end instead (stop or interrupt
+    /// requested, lease lost).
+    /// </summary>
+    public async Task<(StepContext? Step, StopReason Reason)> StartStepAsync(RunLease lease, CancellationToken ct)
+    {
+        var stepId = Guid.CreateVersion7();
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(Command("""
+            with r as (update runs set step_count = step_count + 1
+                       where id = @run and lease_epoch = @epoch and status = 'running' and not stop_requested and not interrupt_requested
+                       returning id, chat_id, step_count),
+            s as (insert into steps (id, run_id, chat_id, number, status, lease_epoch, deployment_id, started_at)
+                  select @step, r.id, r.chat_id, r.step_count, 'running', @epoch,
+                         (select a.active_deployment_id from chats c join agents a on a.id = c.agent_id where c.id = r.chat_id), now()
+                  from r returning number, deployment_id)
+            select s.number, d.url, (select stop_requested from runs where id = @run), (select interrupt_requested from runs where id = @run)
+            from (select 1) one left join s on true left join deployments d on d.id = s.deployment_id
+            """, ("run", lease.RunId), ("epoch", lease.Epoch), ("step", stepId)));
+        batch.BatchCommands.Add(Command(
+            "select id, role, parts::text, metadata::text from messages where chat_id = @chat order by created_at, seq", ("chat", lease.ChatId)));
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        if (reader.IsDBNull(0))
+        {
+            var reason = reader.IsDBNull(2) ? StopReason.LeaseLost : reader.GetBoolean(2) ? StopReason.Stop : reader.GetBoolean(3) ? StopReason.Interrupt : StopReason.LeaseLost;
+            return (null, reason);
+        }
+
+        var number = reader.GetInt32(0);
+        var url = reader.GetStringOrNull(1);
+        await reader.NextResultAsync(ct);
+        var history = new List<StoredUiMessage>();
+        while (await reader.ReadAsync(ct))
+        {
+            history.Add(new StoredUiMessage(reader.GetString(0), reader.GetString(1), System.Text.Encoding.UTF8.GetBytes(reader.GetString(2)),
+                reader.IsDBNull(3) ? (ReadOnlyMemory<byte>?)null : System.Text.Encoding.UTF8.GetBytes(reader.GetString(3))));
+        }
+
+        return (new StepContext(stepId, number, url, history), StopReason.None);
+    }
+
+    /// <summary>
+    /// Stores the step's assistant message (if it said anything) and the step's outcome in one transaction, fenced by
+    /// the epoch. Returns the stored message and step, or nulls when the lease was lost (nothing is written then).
+    /// </summary>
+    public async Task<(Chats.Message? Message, Step? Step)> CompleteStepAsync(RunLease lease, StepContext step, StepOutcome outcome, CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var fence = new NpgsqlCommand("select 1 from runs where id = @run and lease_epoch = @epoch and status = 'running' for update", connection))
+        {
+            fence.With("run", lease.RunId).With("epoch", lease.Epoch);
+            if (await fence.ExecuteScalarAsync(ct) is null)
+            {
+                return (null, null);
+            }
+        }
+
+        Chats.Message? message = null;
+        if (outcome.Parts.Count > 0)
+        {
+            await using var insert = new NpgsqlCommand($"""
+                insert into messages (chat_id, id, role, parts, metadata, run_id, step_id, created_at)
+                values (@chat, @id, 'assistant', @parts, @metadata, @run, @step, (select started_at from steps where id = @step))
+                returning {ChatStore.MessageColumns}
+                """, connection)
+                .With("chat", lease.ChatId).With("id", outcome.MessageId).WithJson("parts", outcome.Parts.ToJsonString())
+                .WithJson("metadata", outcome.Metadata?.ToJsonString()).With("run", lease.RunId).With("step", step.StepId);
+            message = await ChatStore.SingleAsync(insert, r => ChatStore.ReadMessage(r), ct);
+        }
+
+        await using var update = new NpgsqlCommand($"""
+            update steps set status = @status, error = @error, message_id = @message, finish_reason = @finish, usage = @usage,
+                             chunk_count = @chunks, first_chunk_at = @first, completed_at = now()
+            where id = @step and lease_epoch = @epoch
+            returning {ChatStore.StepColumns}
+            """, connection)
+            .With("status", outcome.Status).With("error", outcome.Error).With("message", message?.Id).With("finish", outcome.FinishReason)
+            .WithJson("usage", outcome.Usage?.ToJsonString()).With("chunks", outcome.ChunkCount).With("first", outcome.FirstChunkAt)
+            .With("step", step.StepId).With("epoch", lease.Epoch);
+        var stored = await ChatStore.SingleAsync(update, ChatStore.ReadStep, ct);
+        await transaction.CommitAsync(ct);
+        return (message, stored);
+    }
+
+    /// <summary>Ends the run and settles the chat's status; fenced by the epoch. Returns null when the lease was lost.</summary>
+    public async Task<(Run Run, Chat Chat)?> FinishRunAsync(RunLease lease, string status, string? error, JsonObject? usage, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand($"""
+            with r as (update runs set status = @status, error = @error, usage = @usage, completed_at = now(), lease_owner = null, lease_expires_at = null
+                       where id = @run and lease_epoch = @epoch and status = 'running'
+                       returning {ChatStore.RunColumns}),
+            c as (update chats set
+                      status = case when exists (select 1 from runs p where p.chat_id = @chat and p.status = 'pending') then 'streaming'
+                                    when @status = 'failed' then 'error' else 'idle' end,
+                      error = case when @status = 'failed' then @error else null end,
+                      updated_at = now()
+                  where id = @chat and exists (select 1 from r)
+                  returning {ChatStore.ChatColumns})
+            select r.*, c.* from r, c
+            """).With("status", status).With("error", error).WithJson("usage", usage?.ToJsonString()).With("run", lease.RunId)
+            .With("epoch", lease.Epoch).With("chat", lease.ChatId);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct))
+        {
+            return null;
+        }
+
+        var run = ChatStore.ReadRun(reader);
+        var chat = new Chat(reader.GetGuid(10), reader.GetGuid(11), reader.GetGuid(12), reader.GetStringOrNull(13), reader.GetString(14),
+            reader.GetStringOrNull(15), reader.GetTime(16), reader.GetTime(17));
+        return (run, chat);
+    }
+
+    /// <summary>Gives the run back at once (graceful shutdown), so another replica continues without waiting for the lease to lapse.</summary>
+    public async Task ReleaseAsync(RunLease lease, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand("update runs set lease_expires_at = now() - interval '1 second' where id = @run and lease_epoch = @epoch and status = 'running'")
+            .With("run", lease.RunId).With("epoch", lease.Epoch);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    public async Task<Run?> GetRunAsync(Guid runId, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand($"select {ChatStore.RunColumns} from runs where id = @id").With("id", runId);
+        return await ChatStore.SingleAsync(command, ChatStore.ReadRun, ct);
+    }
+
+    public async Task<Step?> GetStepAsync(Guid stepId, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand($"select {ChatStore.StepColumns} from steps where id = @id").With("id", stepId);
+        return await ChatStore.SingleAsync(command, ChatStore.ReadStep, ct);
+    }
+
+    private static NpgsqlBatchCommand Command(string sql, params (string Name, object Value)[] parameters)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        return command;
+    }
+}

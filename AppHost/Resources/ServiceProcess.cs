@@ -1,0 +1,47 @@
+using System.Diagnostics;
+
+namespace Hangar.AppHost.Resources;
+
+/// <summary>A Hangar service (ApiService, StreamHub, …) started from its build output with <c>dotnet</c>.</summary>
+public static class ServiceProcess
+{
+    /// <summary>The repository root: the directory that holds Aspire.sln, found upwards from this assembly.</summary>
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    public static ChildProcess Start(string project, int port, IReadOnlyDictionary<string, string> environment, Action<string, string>? echo = null, string? name = null)
+    {
+        var dll = Path.Combine(RepositoryRoot, project, "bin", Configuration, "net10.0", project + ".dll");
+        if (!File.Exists(dll))
+        {
+            throw new FileNotFoundException($"{project} is not built: {dll} is missing. Run `dotnet build` first.", dll);
+        }
+
+        var startInfo = new ProcessStartInfo("dotnet") { ArgumentList = { dll }, WorkingDirectory = Path.GetDirectoryName(dll)! };
+        startInfo.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        startInfo.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        startInfo.Environment["Logging__Console__FormatterName"] = "simple";
+        foreach (var (key, value) in environment)
+        {
+            startInfo.Environment[key] = value;
+        }
+
+        return ChildProcess.Start(name ?? project, startInfo, echo);
+    }
+
+    /// <summary>Debug or Release: whatever this assembly was built as, so tests run the services they were built with.</summary>
+    private static string Configuration =>
+        AppContext.BaseDirectory.Split(Path.DirectorySeparatorChar).Contains("Release") ? "Release" : "Debug";
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Aspire.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("Aspire.sln was not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace ApiService.Tests;
+
+public sealed record SseEvent(string Id, string Type, JsonObject Data);
+
+/// <summary>Reads a StreamHub stream the way a browser's EventSource would, until a condition holds.</summary>
+public static class SseClient
+{
+    public static async Task<List<SseEvent>> ReadUntilAsync(string url, Func<SseEvent, bool> last, string? lastEventId = null, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        using var client = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (lastEventId is not null)
+        {
+            request.Headers.Add("Last-Event-ID", lastEventId);
+        }
+
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        response.EnsureSuccessStatusCode();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token), Encoding.UTF8);
+        var events = new List<SseEvent>();
+        string? id = null, type = null;
+        var data = new StringBuilder();
+        while (await reader.ReadLineAsync(cts.Token) is { } line)
+        {
+            if (line.Length == 0)
+            {
+                if (data.Length > 0)
+                {
+                    var e = new SseEvent(id!, type!, JsonNode.Parse(data.ToString())!.AsObject());
+                    events.Add(e);
+                    data.Clear();
+                    if (last(e))
+                    {
+                        return events;
+                    }
+                }
+
+                continue;
+            }
+
+            if (line.StartsWith("id: ", StringComparison.Ordinal))
+            {
+                id = line[4..];
+            }
+            else if (line.StartsWith("event: ", StringComparison.Ordinal))
+            {
+                type = line[7..];
+            }
+            else if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                data.Append(line[6..]);
+            }
+        }
+
+        throw new InvalidOperationException("The stream ended before the expected event. Got: " + string.Join(", ", events.Select(e => e.Type)));
+    }
+
+    /// <summary>True for the event that ends a run: <c>run.updated</c> with a final status.</summary>
+    public static bool RunEnded(SseEvent e) =>
+        e.Type == "run.updated" && e.Data["status"]!.ToString() is "completed" or "failed" or "interrupted" or "stopped";
+}
