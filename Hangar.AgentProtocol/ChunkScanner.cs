@@ -47,16 +47,21 @@ internal static class ChunkScanner
         return type ?? throw new AgentProtocolException($"A chunk from the agent has no string 'type': {Preview(chunk)}");
     }
 
-    /// <summary>Reads two top-level string properties (for example <c>id</c> and <c>delta</c>); absent ones are null.</summary>
-    public static (string? First, string? Second) ReadStrings(ReadOnlySpan<byte> chunk, ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    /// <summary>
+    /// Reads two top-level string properties (for example <c>id</c> and <c>delta</c>; absent ones are null) and whether
+    /// the chunk carries <c>providerMetadata</c>, in one pass: deltas are nearly every chunk of a reply.
+    /// </summary>
+    public static (string? First, string? Second, bool HasProviderMetadata) ReadStrings(ReadOnlySpan<byte> chunk, ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
     {
         string? a = null, b = null;
+        var providerMetadata = false;
         var reader = new Utf8JsonReader(chunk);
         reader.Read();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var isFirst = reader.ValueTextEquals(first);
             var isSecond = !isFirst && reader.ValueTextEquals(second);
+            providerMetadata |= !isFirst && !isSecond && reader.ValueTextEquals("providerMetadata"u8);
             reader.Read();
             if (isFirst && reader.TokenType == JsonTokenType.String)
             {
@@ -72,26 +77,7 @@ internal static class ChunkScanner
             }
         }
 
-        return (a, b);
-    }
-
-    /// <summary>True when the chunk has a top-level property of that name (deltas with provider metadata are rare).</summary>
-    public static bool HasProperty(ReadOnlySpan<byte> chunk, ReadOnlySpan<byte> name)
-    {
-        var reader = new Utf8JsonReader(chunk);
-        reader.Read();
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            if (reader.ValueTextEquals(name))
-            {
-                return true;
-            }
-
-            reader.Read();
-            reader.Skip();
-        }
-
-        return false;
+        return (a, b, providerMetadata);
     }
 
     public static string Preview(ReadOnlySpan<byte> chunk)

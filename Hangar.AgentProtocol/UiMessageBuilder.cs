@@ -183,14 +183,14 @@ public sealed class UiMessageBuilder
 
     private void AppendDelta(Dictionary<string, StreamingText> active, ReadOnlySpan<byte> chunk, string kind)
     {
-        var (id, delta) = ChunkScanner.ReadStrings(chunk, "id"u8, "delta"u8);
+        var (id, delta, hasProviderMetadata) = ChunkScanner.ReadStrings(chunk, "id"u8, "delta"u8);
         if (id is null || !active.TryGetValue(id, out var part))
         {
             throw new AgentProtocolException($"A {kind}-delta chunk refers to {kind} part '{id}', which was not started with {kind}-start.");
         }
 
         part.Text.Append(delta);
-        if (ChunkScanner.HasProperty(chunk, "providerMetadata"u8))
+        if (hasProviderMetadata)
         {
             part.Part["providerMetadata"] = JsonNode.Parse(chunk)!["providerMetadata"]!.DeepClone();
         }
@@ -235,7 +235,7 @@ public sealed class UiMessageBuilder
 
     private void AppendToolInputDelta(ReadOnlySpan<byte> chunk)
     {
-        var (toolCallId, delta) = ChunkScanner.ReadStrings(chunk, "toolCallId"u8, "inputTextDelta"u8);
+        var (toolCallId, delta, _) = ChunkScanner.ReadStrings(chunk, "toolCallId"u8, "inputTextDelta"u8);
         if (toolCallId is null || !_partialToolCalls.TryGetValue(toolCallId, out var partial))
         {
             throw new AgentProtocolException($"A tool-input-delta chunk refers to tool call '{toolCallId}', which was not started with tool-input-start.");

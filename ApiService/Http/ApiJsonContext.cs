@@ -30,4 +30,5 @@ namespace Hangar.ApiService.Http;
 [JsonSerializable(typeof(List<Step>))]
 [JsonSerializable(typeof(ChunkEvent))]
 [JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(string))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

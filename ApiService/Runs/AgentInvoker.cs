@@ -28,17 +28,19 @@ internal sealed partial class AgentInvoker(
         var settings = options.Value;
         var messageId = Guid.CreateVersion7().ToString();
         var builder = new UiMessageBuilder();
+        var chunks = events.ForMessage(lease.ChatId, messageId);
         var appends = new List<Task>(64);
         DateTimeOffset? firstChunkAt = null;
         using var activity = Activity.StartActivity("agent.chat", ActivityKind.Client);
         activity?.SetTag("hangar.run_id", lease.RunId);
         activity?.SetTag("hangar.step_id", step.StepId);
 
-        StepOutcome Outcome(string status, string? error) => status == "completed"
-            ? new(status, null, messageId, builder.BuildParts(), builder.BuildMetadata(), builder.FinishReason, builder.ChunkCount, firstChunkAt,
-                UiMessages.ShouldContinueToolLoop(builder.BuildParts()))
-            : new(status, error, messageId, builder.BuildPartsOfUnfinishedStep(error ?? status), builder.BuildMetadata(), builder.FinishReason, builder.ChunkCount,
-                firstChunkAt, ContinueToolLoop: false);
+        StepOutcome Outcome(string status, string? error)
+        {
+            var parts = status == "completed" ? builder.BuildParts() : builder.BuildPartsOfUnfinishedStep(error ?? status);
+            var continueToolLoop = status == "completed" && UiMessages.ShouldContinueToolLoop(parts);
+            return new(status, error, messageId, parts, builder.BuildMetadata(), builder.FinishReason, builder.ChunkCount, firstChunkAt, continueToolLoop);
+        }
 
         if (step.AgentUrl is null)
         {
@@ -69,7 +71,7 @@ internal sealed partial class AgentInvoker(
                 }
 
                 builder.Apply(data);
-                appends.Add(events.PublishChunk(lease.ChatId, messageId, data));
+                appends.Add(chunks.Append(data));
                 if (appends.Count >= MaxPendingAppends)
                 {
                     await DrainAsync(appends);

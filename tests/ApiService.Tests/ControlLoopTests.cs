@@ -114,14 +114,13 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
         await SseClient.ReadUntilAsync(Url(send), e => e.Type == "message.chunk.added" && e.Data["chunk"]!["type"]!.ToString() == "text-delta");
 
         var interrupt = await SendAsync(chatId, "stop that", "interrupt");
-        var events = await SseClient.ReadUntilAsync(Url(interrupt), e => SseClient.RunEnded(e) && e.Data["id"]!.ToString() == interrupt["run"]!["id"]!.ToString());
+        await SseClient.ReadUntilAsync(Url(interrupt), e => SseClient.RunEnded(e) && e.Data["id"]!.ToString() == interrupt["run"]!["id"]!.ToString());
 
         var runs = await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/runs", Ct);
         Assert.Equal(["interrupted", "completed"], runs!.Select(r => r!["status"]!.ToString()));
         var messages = await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/messages", Ct);
         Assert.Equal("echo: stop that", messages![^1]!["parts"]![1]!["text"]!.ToString());
         Assert.Equal("interrupted", (await StepsAsync(chatId, send["run"]!["id"]!.ToString()))[0]!["status"]!.ToString());
-        Assert.Contains(events, e => e.Type == "chat.updated" || e.Type == "run.updated");
     }
 
     [Fact]
@@ -174,7 +173,7 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
         }
 
         await using var db = NpgsqlDataSource.Create(stack.Postgres.ConnectionString);
-        await using var command = db.CreateCommand("select count(*), count(distinct lease_owner) from runs r join chats c on c.id = r.chat_id where c.agent_id = @agent and r.status = 'completed' and r.lease_epoch = 1");
+        await using var command = db.CreateCommand("select count(*) from runs r join chats c on c.id = r.chat_id where c.agent_id = @agent and r.status = 'completed' and r.lease_epoch = 1");
         command.Parameters.AddWithValue("agent", agentId);
         await using var reader = await command.ExecuteReaderAsync(Ct);
         await reader.ReadAsync(Ct);
