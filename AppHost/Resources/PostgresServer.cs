@@ -11,32 +11,32 @@ namespace Hangar.AppHost.Resources;
 public sealed class PostgresServer : IAsyncDisposable
 {
     private readonly string _dataDirectory;
-    private readonly bool _deleteOnDispose;
+    private readonly bool _fastUnsafe;
     private readonly Action<string, string>? _echo;
     private ChildProcess _process;
 
-    private PostgresServer(string dataDirectory, int port, bool deleteOnDispose, Action<string, string>? echo, ChildProcess process)
+    private PostgresServer(string dataDirectory, int port, bool fastUnsafe, Action<string, string>? echo, ChildProcess process)
     {
         _dataDirectory = dataDirectory;
+        _fastUnsafe = fastUnsafe;
         Port = port;
-        _deleteOnDispose = deleteOnDispose;
         _echo = echo;
         _process = process;
     }
 
     public int Port { get; }
 
+    public ChildProcess ServerProcess => _process;
+
     public string DatabaseName => "hangar";
 
     /// <summary>Aspire's <c>ConnectionStrings__postgres</c> value.</summary>
     public string ConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Database={DatabaseName}";
 
-    /// <summary>Starts a server. With no data directory, a temporary one is made and deleted on dispose.</summary>
+    /// <summary>Starts a server on the data directory, running <c>initdb</c> first when it is empty.</summary>
     public static async Task<PostgresServer> StartAsync(
-        string? dataDirectory = null, int? port = null, bool fastUnsafe = false, Action<string, string>? echo = null, CancellationToken cancellationToken = default)
+        string directory, int? port = null, bool fastUnsafe = false, Action<string, string>? echo = null, CancellationToken cancellationToken = default)
     {
-        var temporary = dataDirectory is null;
-        var directory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "hangar-pg-" + Guid.NewGuid().ToString("N")[..12]);
         var chosen = port ?? FreePort.Next();
         Directory.CreateDirectory(directory);
         var bin = FindBinDirectory();
@@ -46,7 +46,7 @@ public sealed class PostgresServer : IAsyncDisposable
         }
 
         var process = await LaunchAsync(bin, directory, chosen, fastUnsafe, echo, cancellationToken).ConfigureAwait(false);
-        var server = new PostgresServer(directory, chosen, temporary, echo, process);
+        var server = new PostgresServer(directory, chosen, fastUnsafe, echo, process);
         await server.CreateDatabaseAsync(bin, cancellationToken).ConfigureAwait(false);
         return server;
     }
@@ -55,17 +55,6 @@ public sealed class PostgresServer : IAsyncDisposable
     {
         await _process.StopAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         await _process.DisposeAsync().ConfigureAwait(false);
-        if (_deleteOnDispose)
-        {
-            try
-            {
-                Directory.Delete(_dataDirectory, recursive: true);
-            }
-            catch (IOException)
-            {
-                // A temporary directory left behind is harmless.
-            }
-        }
     }
 
     /// <summary>Kills the server (as a crash would) and starts it again on the same port and data.</summary>
@@ -73,7 +62,7 @@ public sealed class PostgresServer : IAsyncDisposable
     {
         _process.Kill();
         await _process.DisposeAsync().ConfigureAwait(false);
-        _process = await LaunchAsync(FindBinDirectory(), _dataDirectory, Port, fastUnsafe: true, _echo, cancellationToken).ConfigureAwait(false);
+        _process = await LaunchAsync(FindBinDirectory(), _dataDirectory, Port, _fastUnsafe, _echo, cancellationToken).ConfigureAwait(false);
     }
 
     private static string FindBinDirectory()

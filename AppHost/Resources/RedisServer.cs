@@ -2,40 +2,48 @@ using System.Diagnostics;
 
 namespace Hangar.AppHost.Resources;
 
-/// <summary>A <c>redis-server</c> from the local binaries, on a loopback port, persisting nothing.</summary>
+/// <summary>
+/// A <c>redis-server</c> from the local binaries on a loopback port. With a data directory it keeps an append-only
+/// file there (streams survive a restart); without one it persists nothing.
+/// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
+    private readonly string? _dataDirectory;
     private ChildProcess _process;
 
-    private RedisServer(ChildProcess process, int port)
+    private RedisServer(ChildProcess process, int port, string? dataDirectory)
     {
         _process = process;
         Port = port;
+        _dataDirectory = dataDirectory;
     }
 
     public int Port { get; }
 
+    public ChildProcess ServerProcess => _process;
+
     /// <summary>Aspire's <c>ConnectionStrings__redis</c> value.</summary>
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServer> StartAsync(int? port = null, Action<string, string>? echo = null, CancellationToken cancellationToken = default)
+    public static async Task<RedisServer> StartAsync(
+        int? port = null, Action<string, string>? echo = null, string? dataDirectory = null, CancellationToken cancellationToken = default)
     {
         var chosen = port ?? FreePort.Next();
-        var process = await LaunchAsync(chosen, echo, cancellationToken).ConfigureAwait(false);
-        return new RedisServer(process, chosen);
+        var process = await LaunchAsync(chosen, dataDirectory, echo, cancellationToken).ConfigureAwait(false);
+        return new RedisServer(process, chosen, dataDirectory);
     }
 
-    /// <summary>Kills the server and starts a new one on the same port: everything it held is gone.</summary>
+    /// <summary>Kills the server and starts a new one on the same port: without a data directory everything it held is gone.</summary>
     public async Task RestartAsync(CancellationToken cancellationToken = default)
     {
         _process.Kill();
         await _process.DisposeAsync().ConfigureAwait(false);
-        _process = await LaunchAsync(Port, echo: null, cancellationToken).ConfigureAwait(false);
+        _process = await LaunchAsync(Port, _dataDirectory, echo: null, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync() => _process.DisposeAsync();
 
-    private static async Task<ChildProcess> LaunchAsync(int port, Action<string, string>? echo, CancellationToken cancellationToken)
+    private static async Task<ChildProcess> LaunchAsync(int port, string? dataDirectory, Action<string, string>? echo, CancellationToken cancellationToken)
     {
         var startInfo = new ProcessStartInfo("redis-server")
         {
@@ -44,10 +52,23 @@ public sealed class RedisServer : IAsyncDisposable
                 "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 "--bind", "127.0.0.1",
                 "--save", string.Empty,
-                "--appendonly", "no",
                 "--protected-mode", "yes",
             },
         };
+        if (dataDirectory is null)
+        {
+            startInfo.ArgumentList.Add("--appendonly");
+            startInfo.ArgumentList.Add("no");
+        }
+        else
+        {
+            Directory.CreateDirectory(dataDirectory);
+            foreach (var a in (string[])["--dir", dataDirectory, "--appendonly", "yes"])
+            {
+                startInfo.ArgumentList.Add(a);
+            }
+        }
+
         var process = ChildProcess.Start("redis", startInfo, echo);
         await FreePort.WaitUntilListeningAsync(port, TimeSpan.FromSeconds(10), () => process.RecentOutput(), cancellationToken).ConfigureAwait(false);
         return process;

@@ -20,6 +20,7 @@ public static class ServiceProcess
         startInfo.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
         startInfo.Environment["DOTNET_ENVIRONMENT"] = "Production";
         startInfo.Environment["Logging__Console__FormatterName"] = "simple";
+        startInfo.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
         foreach (var (key, value) in environment)
         {
             startInfo.Environment[key] = value;

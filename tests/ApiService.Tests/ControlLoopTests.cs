@@ -7,16 +7,17 @@ using Npgsql;
 
 namespace ApiService.Tests;
 
-public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarStack>
+[Collection(nameof(HangarStack))]
+public sealed class ControlLoopTests(HangarStack stack)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task TextTurn_StreamsEveryChunkToTheClient_AndStoresTheFoldedMessage()
     {
-        var (chatId, send) = await StartChatAsync("hello hangar");
+        var (chatId, send) = await stack.StartChatAsync("hello hangar");
 
-        var events = await SseClient.ReadUntilAsync(Url(send), SseClient.RunEnded);
+        var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
 
         var deltas = events.Where(e => e.Type == "message.chunk.added" && e.Data["chunk"]!["type"]!.ToString() == "text-delta")
             .Select(e => e.Data["chunk"]!["delta"]!.ToString());
@@ -37,8 +38,8 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     [Fact]
     public async Task AgentCall_CarriesBlinksHeadersAndTheWholeHistory()
     {
-        var (chatId, send) = await StartChatAsync("headers please");
-        await SseClient.ReadUntilAsync(Url(send), SseClient.RunEnded);
+        var (chatId, send) = await stack.StartChatAsync("headers please");
+        await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
 
         var call = stack.Agent.Calls.Last(c => c.Body["id"]!.ToString() == chatId.ToString());
         Assert.Equal(send["run"]!["id"]!.ToString(), call.Headers["x-blink-invocation-run-id"]);
@@ -53,8 +54,8 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     [Fact]
     public async Task ToolLoop_CallsTheAgentAgainWithTheToolOutput_UntilItAnswers()
     {
-        var (chatId, send) = await StartChatAsync("tool: ping");
-        var events = await SseClient.ReadUntilAsync(Url(send), SseClient.RunEnded);
+        var (chatId, send) = await stack.StartChatAsync("tool: ping");
+        var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
 
         Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].Data.ToJsonString());
         Assert.Equal(2, events[^1].Data["step_count"]!.GetValue<int>());
@@ -70,8 +71,8 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     [InlineData("stall", "first-byte timeout")]
     public async Task MisbehavingAgent_EndsTheStepWithAReadableError_AndTheChatStaysUsable(string text, string error)
     {
-        var (chatId, send) = await StartChatAsync(text);
-        var events = await SseClient.ReadUntilAsync(Url(send), SseClient.RunEnded);
+        var (chatId, send) = await stack.StartChatAsync(text);
+        var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
 
         Assert.Equal("failed", events[^1].Data["status"]!.ToString());
         Assert.Contains(error, events[^1].Data["error"]!.ToString(), StringComparison.Ordinal);
@@ -80,7 +81,7 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
         Assert.Contains(error, chat["error"]!.ToString(), StringComparison.Ordinal);
 
         var again = await SendAsync(chatId, "are you back?");
-        var next = await SseClient.ReadUntilAsync(Url(again), SseClient.RunEnded);
+        var next = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(again), SseClient.RunEnded);
         Assert.Equal("completed", next[^1].Data["status"]!.ToString());
     }
 
@@ -88,9 +89,9 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     public async Task AgentThatRefusesConnections_FailsTheRun()
     {
         var agentId = await stack.CreateAgentAsync(url: $"http://127.0.0.1:{Hangar.AppHost.Resources.FreePort.Next()}");
-        var created = await (await stack.Api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { UserMessage("hi") } }, Ct)).Content.ReadFromJsonAsync<JsonObject>(Ct);
+        var created = await (await stack.Api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { HangarStack.UserMessage("hi") } }, Ct)).Content.ReadFromJsonAsync<JsonObject>(Ct);
 
-        var events = await SseClient.ReadUntilAsync(Url(created!), SseClient.RunEnded);
+        var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(created!), SseClient.RunEnded);
 
         Assert.Contains("Could not reach the agent", events[^1].Data["error"]!.ToString(), StringComparison.Ordinal);
     }
@@ -98,11 +99,11 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     [Fact]
     public async Task ResumeWithLastEventId_DeliversExactlyTheLaterEvents()
     {
-        var (_, send) = await StartChatAsync("resume me please");
-        var all = await SseClient.ReadUntilAsync(Url(send), SseClient.RunEnded);
+        var (_, send) = await stack.StartChatAsync("resume me please");
+        var all = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
         var cut = all.Count / 2;
 
-        var resumed = await SseClient.ReadUntilAsync(Url(send), e => e.Id == all[^1].Id, lastEventId: all[cut - 1].Id);
+        var resumed = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), e => e.Id == all[^1].Id, lastEventId: all[cut - 1].Id);
 
         Assert.Equal(all.Skip(cut).Select(e => e.Id), resumed.Select(e => e.Id));
     }
@@ -110,11 +111,11 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     [Fact]
     public async Task Interrupt_EndsTheRunningStep_AndTheNewMessageIsAnswered()
     {
-        var (chatId, send) = await StartChatAsync("slow");
-        await SseClient.ReadUntilAsync(Url(send), e => e.Type == "message.chunk.added" && e.Data["chunk"]!["type"]!.ToString() == "text-delta");
+        var (chatId, send) = await stack.StartChatAsync("slow");
+        await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), e => e.Type == "message.chunk.added" && e.Data["chunk"]!["type"]!.ToString() == "text-delta");
 
         var interrupt = await SendAsync(chatId, "stop that", "interrupt");
-        await SseClient.ReadUntilAsync(Url(interrupt), e => SseClient.RunEnded(e) && e.Data["id"]!.ToString() == interrupt["run"]!["id"]!.ToString());
+        await SseClient.ReadUntilAsync(HangarStack.StreamUrl(interrupt), e => SseClient.RunEnded(e) && e.Data["id"]!.ToString() == interrupt["run"]!["id"]!.ToString());
 
         var runs = await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/runs", Ct);
         Assert.Equal(["interrupted", "completed"], runs!.Select(r => r!["status"]!.ToString()));
@@ -126,12 +127,12 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     [Fact]
     public async Task Stop_EndsTheRunAsStopped()
     {
-        var (chatId, send) = await StartChatAsync("slow");
-        await SseClient.ReadUntilAsync(Url(send), e => e.Type == "message.chunk.added");
+        var (chatId, send) = await stack.StartChatAsync("slow");
+        await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), e => e.Type == "message.chunk.added");
 
         var stop = await stack.Api.PostAsync($"/api/chats/{chatId}/stop", null, Ct);
         Assert.Equal(HttpStatusCode.Accepted, stop.StatusCode);
-        var events = await SseClient.ReadUntilAsync(Url(send), SseClient.RunEnded);
+        var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
 
         Assert.Equal("stopped", events[^1].Data["status"]!.ToString());
         var chat = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/chats/{chatId}", Ct);
@@ -141,12 +142,12 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     [Fact]
     public async Task Append_StoresWithoutRunning_EnqueueRunsAfterTheCurrentRun()
     {
-        var (chatId, send) = await StartChatAsync("first");
+        var (chatId, send) = await stack.StartChatAsync("first");
         var append = await SendAsync(chatId, "just a note", "append");
         Assert.Null(append["run"]);
         var queued = await SendAsync(chatId, "second");
 
-        await SseClient.ReadUntilAsync(Url(send), e => SseClient.RunEnded(e) && e.Data["id"]!.ToString() == queued["run"]!["id"]!.ToString());
+        await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), e => SseClient.RunEnded(e) && e.Data["id"]!.ToString() == queued["run"]!["id"]!.ToString());
 
         var runs = await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/runs", Ct);
         Assert.All(runs!, r => Assert.Equal("completed", r!["status"]!.ToString()));
@@ -163,16 +164,16 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
         var sends = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
         {
             using var api = HangarStackClient(i % 2);
-            var response = await api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { UserMessage($"chat {i}") } }, Ct);
+            var response = await api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { HangarStack.UserMessage($"chat {i}") } }, Ct);
             return (await response.Content.ReadFromJsonAsync<JsonObject>(Ct))!;
         }));
 
         foreach (var send in sends)
         {
-            await SseClient.ReadUntilAsync(Url(send), SseClient.RunEnded);
+            await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
         }
 
-        await using var db = NpgsqlDataSource.Create(stack.Postgres.ConnectionString);
+        await using var db = NpgsqlDataSource.Create(stack.PostgresConnectionString);
         await using var command = db.CreateCommand("select count(*) from runs r join chats c on c.id = r.chat_id where c.agent_id = @agent and r.status = 'completed' and r.lease_epoch = 1");
         command.Parameters.AddWithValue("agent", agentId);
         await using var reader = await command.ExecuteReaderAsync(Ct);
@@ -184,13 +185,13 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     [Fact]
     public async Task AnotherOrganisationsChat_IsNotFound()
     {
-        var (chatId, _) = await StartChatAsync("private");
+        var (chatId, _) = await stack.StartChatAsync("private");
         var otherKey = await CreateOrganisationAsync();
         using var other = HangarStack.Client(stack.ApiUrls[0], otherKey);
 
         Assert.Equal(HttpStatusCode.NotFound, (await other.GetAsync($"/api/chats/{chatId}", Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await other.GetAsync($"/api/chats/{chatId}/messages", Ct)).StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await other.PostAsJsonAsync($"/api/chats/{chatId}/messages", new { messages = new[] { UserMessage("x") } }, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await other.PostAsJsonAsync($"/api/chats/{chatId}/messages", new { messages = new[] { HangarStack.UserMessage("x") } }, Ct)).StatusCode);
         Assert.Empty((await other.GetFromJsonAsync<JsonObject>("/api/chats", Ct))!["items"]!.AsArray());
     }
 
@@ -202,7 +203,7 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
         using var wrongKey = HangarStack.Client(stack.ApiUrls[0], "hgr_nope");
         Assert.Equal(HttpStatusCode.Unauthorized, (await wrongKey.GetAsync("/api/agents", Ct)).StatusCode);
 
-        var (chatId, _) = await StartChatAsync("valid");
+        var (chatId, _) = await stack.StartChatAsync("valid");
         var invalid = await stack.Api.PostAsJsonAsync($"/api/chats/{chatId}/messages", new { messages = new[] { new { role = "robot", parts = "nope" } }, behavior = "later" }, Ct);
         Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
         var problem = await invalid.Content.ReadFromJsonAsync<JsonObject>(Ct);
@@ -220,8 +221,8 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     [Fact]
     public async Task StreamTickets_AreCheckedByStreamHub()
     {
-        var (chatId, send) = await StartChatAsync("ticket");
-        var (otherChat, _) = await StartChatAsync("other");
+        var (chatId, send) = await stack.StartChatAsync("ticket");
+        var (otherChat, _) = await stack.StartChatAsync("other");
         using var client = new HttpClient();
 
         var noTicket = await client.GetAsync($"{stack.StreamHubUrl}/streams/chats/{chatId}", Ct);
@@ -250,22 +251,9 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
 
     private HttpClient HangarStackClient(int replica) => HangarStack.Client(stack.ApiUrls[replica], HangarStack.ApiKey);
 
-    private static object UserMessage(string text) => new { role = "user", parts = new[] { new { type = "text", text } } };
-
-    private static string Url(JsonObject response) => response["stream"]!["url"]!.ToString();
-
-    private async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text)
-    {
-        var agentId = await stack.CreateAgentAsync();
-        var response = await stack.Api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { UserMessage(text) } }, Ct);
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        var body = (await response.Content.ReadFromJsonAsync<JsonObject>(Ct))!;
-        return (body["chat"]!["id"]!.GetValue<Guid>(), body);
-    }
-
     private async Task<JsonObject> SendAsync(Guid chatId, string text, string behavior = "enqueue")
     {
-        var response = await stack.Api.PostAsJsonAsync($"/api/chats/{chatId}/messages", new { messages = new[] { UserMessage(text) }, behavior }, Ct);
+        var response = await stack.Api.PostAsJsonAsync($"/api/chats/{chatId}/messages", new { messages = new[] { HangarStack.UserMessage(text) }, behavior }, Ct);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return (await response.Content.ReadFromJsonAsync<JsonObject>(Ct))!;
     }
@@ -276,7 +264,7 @@ public sealed class ControlLoopTests(HangarStack stack) : IClassFixture<HangarSt
     private async Task<string> CreateOrganisationAsync()
     {
         var key = "hgr_other_" + Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        await using var db = NpgsqlDataSource.Create(stack.Postgres.ConnectionString);
+        await using var db = NpgsqlDataSource.Create(stack.PostgresConnectionString);
         await using var command = db.CreateCommand("""
             with org as (insert into organizations (id, name) values (gen_random_uuid(), 'Other') returning id)
             insert into api_keys (id, organization_id, name, prefix, key_hash) select gen_random_uuid(), org.id, 'test', 'hgr_other', sha256(convert_to(@key, 'UTF8')) from org

@@ -1,84 +1,72 @@
+using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using Hangar.AppHost.Resources;
+using Hangar.AppHost;
 
 namespace ApiService.Tests;
 
 /// <summary>
-/// The real stack for a test class: PostgreSQL, Redis, two ApiService replicas and a StreamHub as processes on
-/// loopback ports, started the way the AppHost starts them, plus a test agent.
+/// The real stack for the end-to-end tests, started through the AppHost's composition (<see cref="HangarApp"/>):
+/// PostgreSQL, Redis, StreamHub and two ApiService replicas as processes on loopback ports, plus a test agent.
 /// </summary>
-public sealed class HangarStack : IAsyncLifetime
+[CollectionDefinition(nameof(HangarStack))]
+public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack>
 {
     public const string ApiKey = "hgr_test_bootstrap_key_0123456789abcdef";
 
-    private readonly List<ChildProcess> _services = [];
-
-    public PostgresServer Postgres { get; private set; } = null!;
-
-    public RedisServer Redis { get; private set; } = null!;
+    public HangarApp App { get; private set; } = null!;
 
     public TestAgent Agent { get; private set; } = null!;
 
-    public List<string> ApiUrls { get; } = [];
+    /// <summary>Where every service exports its traces, metrics and logs.</summary>
+    public OtlpReceiver Otlp { get; private set; } = null!;
 
-    public string StreamHubUrl { get; private set; } = null!;
+    public string PostgresConnectionString => App.PostgresConnectionString;
+
+    public IReadOnlyList<string> ApiUrls => App.ApiUrls;
+
+    public string StreamHubUrl => App.StreamHubUrl;
 
     public HttpClient Api { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
-        var postgres = PostgresServer.StartAsync(fastUnsafe: true);
-        var redis = RedisServer.StartAsync();
-        Agent = await TestAgent.StartAsync();
-        Postgres = await postgres;
-        Redis = await redis;
-
-        var streamHubPort = FreePort.Next();
-        StreamHubUrl = $"http://127.0.0.1:{streamHubPort}";
-        var environment = new Dictionary<string, string>
+        var agent = TestAgent.StartAsync();
+        Otlp = await OtlpReceiver.StartAsync();
+        var options = new HangarAppOptions
         {
-            ["ConnectionStrings__postgres"] = Postgres.ConnectionString,
-            ["ConnectionStrings__redis"] = Redis.ConnectionString,
-            ["Hangar__SigningKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
-            ["Hangar__BootstrapApiKey"] = ApiKey,
-            ["services__streamhub__http__0"] = StreamHubUrl,
-            ["Hangar__Runs__AgentFirstByteTimeout"] = "00:00:02",
-            ["Hangar__Runs__AgentIdleTimeout"] = "00:00:02",
-            ["Hangar__Runs__LeaseDuration"] = "00:00:03",
-            ["Hangar__Runs__HeartbeatInterval"] = "00:00:01",
+            ApiReplicas = 2,
+            ApiKey = ApiKey,
+            FastUnsafePostgres = true,
+            Environment =
+            {
+                ["Hangar__Runs__AgentFirstByteTimeout"] = "00:00:02",
+                ["Hangar__Runs__AgentIdleTimeout"] = "00:00:02",
+                ["Hangar__Runs__LeaseDuration"] = "00:00:03",
+                ["Hangar__Runs__HeartbeatInterval"] = "00:00:01",
+                ["OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Url,
+                ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+                ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+                ["OTEL_BLRP_SCHEDULE_DELAY"] = "200",
+                ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+            },
         };
-        // HANGAR_TEST_LOG=<file> appends the services' console output to that file, each line prefixed with its service.
-        Action<string, string>? echo = Environment.GetEnvironmentVariable("HANGAR_TEST_LOG") is { Length: > 0 } log
-            ? (name, line) => { lock (_services) { File.AppendAllText(log, $"[{name}] {line}\n"); } }
-            : null;
-        _services.Add(ServiceProcess.Start("StreamHub", streamHubPort, environment, echo));
-        for (var i = 0; i < 2; i++)
-        {
-            var port = FreePort.Next();
-            ApiUrls.Add($"http://127.0.0.1:{port}");
-            _services.Add(ServiceProcess.Start("ApiService", port, environment, echo, name: $"api-{i}"));
-        }
 
-        Api = Client(ApiUrls[0], ApiKey);
-        foreach (var url in ApiUrls.Append(StreamHubUrl))
-        {
-            await WaitHealthyAsync(url);
-        }
+        // HANGAR_TEST_LOG=<file> appends the services' console output to that file, each line prefixed with its service.
+        var log = Environment.GetEnvironmentVariable("HANGAR_TEST_LOG");
+        var gate = new Lock();
+        Action<string, string>? echo = string.IsNullOrEmpty(log) ? null : (name, line) => { lock (gate) { File.AppendAllText(log, $"[{name}] {line}\n"); } };
+        App = await HangarApp.StartAsync(options, echo);
+        Agent = await agent;
+        Api = Client(App.ApiUrls[0], ApiKey);
     }
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var service in _services)
-        {
-            await service.DisposeAsync();
-        }
-
+        await App.DisposeAsync();
         await Agent.DisposeAsync();
-        await Redis.DisposeAsync();
-        await Postgres.DisposeAsync();
+        await Otlp.DisposeAsync();
         Api.Dispose();
     }
 
@@ -105,29 +93,22 @@ public sealed class HangarStack : IAsyncLifetime
         return agentId;
     }
 
-    private async Task WaitHealthyAsync(string url)
+    /// <summary>Creates an agent (at <paramref name="agentUrl"/>, the test agent by default) and a chat with one user message.</summary>
+    public async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, string? agentUrl = null)
     {
-        using var client = Client(url, null);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
+        var agentId = await CreateAgentAsync(url: agentUrl);
+        var response = await Api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { UserMessage(text) } });
+        if (response.StatusCode != HttpStatusCode.Created)
         {
-            try
-            {
-                if ((await client.GetAsync("/health")).IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline || _services.Any(s => s.HasExited))
-            {
-                throw new InvalidOperationException($"{url} did not become healthy:\n" + string.Join("\n---\n", _services.Select(s => s.Name + ":\n" + s.RecentOutput())));
-            }
-
-            await Task.Delay(100);
+            throw new InvalidOperationException($"Creating a chat answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         }
+
+        var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        return (body["chat"]!["id"]!.GetValue<Guid>(), body);
     }
+
+    public static object UserMessage(string text) => new { role = "user", parts = new[] { new { type = "text", text } } };
+
+    /// <summary>The stream URL (with its ticket) in a create-chat or send-message answer.</summary>
+    public static string StreamUrl(JsonObject response) => response["stream"]!["url"]!.ToString();
 }

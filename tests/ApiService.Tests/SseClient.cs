@@ -3,7 +3,8 @@ using System.Text.Json.Nodes;
 
 namespace ApiService.Tests;
 
-public sealed record SseEvent(string Id, string Type, JsonObject Data);
+/// <summary>One event as a client sees it: <paramref name="RawData"/> is the <c>data:</c> text exactly as it arrived.</summary>
+public sealed record SseEvent(string Id, string Type, JsonObject Data, string RawData);
 
 /// <summary>Reads a StreamHub stream the way a browser's EventSource would, until a condition holds.</summary>
 public static class SseClient
@@ -30,7 +31,8 @@ public static class SseClient
             {
                 if (data.Length > 0)
                 {
-                    var e = new SseEvent(id!, type!, JsonNode.Parse(data.ToString())!.AsObject());
+                    var raw = data.ToString();
+                    var e = new SseEvent(id!, type!, JsonNode.Parse(raw)!.AsObject(), raw);
                     events.Add(e);
                     data.Clear();
                     if (last(e))

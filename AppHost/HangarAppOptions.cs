@@ -1,0 +1,48 @@
+namespace Hangar.AppHost;
+
+/// <summary>
+/// What the composition starts and how (configuration section <c>AppHost</c>: <c>AppHost__ApiPort=5080</c>,
+/// <c>--AppHost:DataDirectory=/srv/hangar</c>, …). Everything left unset gets a working default.
+/// </summary>
+public sealed class HangarAppOptions
+{
+    public const string Section = "AppHost";
+
+    /// <summary>
+    /// Where PostgreSQL and Redis keep their data and where the generated signing key and API key are kept, so a
+    /// restart finds everything again. Unset: a temporary directory that is deleted when the app stops.
+    /// </summary>
+    public string? DataDirectory { get; set; }
+
+    /// <summary>The first ApiService replica's port; further replicas take the next ones. Unset: a free port.</summary>
+    public int? ApiPort { get; set; }
+
+    /// <summary>ApiService processes to run against the same database. Default 1.</summary>
+    public int ApiReplicas { get; set; } = 1;
+
+    public int? StreamHubPort { get; set; }
+
+    /// <summary>Port of the embedded PostgreSQL. Unset: a free port.</summary>
+    public int? PostgresPort { get; set; }
+
+    /// <summary>Port of the embedded Redis. Unset: a free port.</summary>
+    public int? RedisPort { get; set; }
+
+    /// <summary>An external PostgreSQL (Npgsql connection string, database created beforehand) instead of the embedded one.</summary>
+    public string? PostgresConnectionString { get; set; }
+
+    /// <summary>An external Redis (<c>host:port[,password=…]</c>) instead of the embedded one.</summary>
+    public string? RedisConnectionString { get; set; }
+
+    /// <summary>The API key accepted from the first start. Unset: generated once and kept in the data directory.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Base64 secret shared by the services. Unset: generated once and kept in the data directory.</summary>
+    public string? SigningKey { get; set; }
+
+    /// <summary>Trade PostgreSQL durability for speed (fsync off): for tests, whose data is thrown away.</summary>
+    public bool FastUnsafePostgres { get; set; }
+
+    /// <summary>More environment for every service, e.g. <c>Hangar__Runs__LeaseDuration</c> or <c>OTEL_*</c>.</summary>
+    public Dictionary<string, string> Environment { get; set; } = [];
+}

@@ -1,0 +1,108 @@
+using System.Text;
+using Hangar.AppHost.Resources;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace ApiService.Tests;
+
+/// <summary>
+/// Sits between Hangar and an agent: forwards every request unchanged, streams the answer back as it arrives, and
+/// keeps each agent call's request and response bodies, so tests can compare what the agent sent with what clients got.
+/// </summary>
+public sealed class RecordingProxy : IAsyncDisposable
+{
+    private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Connection", "Keep-Alive", "Transfer-Encoding", "Host", "Content-Length",
+    };
+
+    private readonly WebApplication _app;
+    private readonly HttpClient _upstream;
+    private readonly List<RecordedCall> _calls = [];
+
+    private RecordingProxy(WebApplication app, string target, int port)
+    {
+        _app = app;
+        _upstream = new HttpClient { BaseAddress = new Uri(target), Timeout = Timeout.InfiniteTimeSpan };
+        Url = $"http://127.0.0.1:{port}";
+    }
+
+    public sealed record RecordedCall(string Path, string RequestBody, string ResponseBody);
+
+    public string Url { get; }
+
+    public IReadOnlyList<RecordedCall> Calls
+    {
+        get
+        {
+            lock (_calls)
+            {
+                return [.. _calls];
+            }
+        }
+    }
+
+    public static async Task<RecordingProxy> StartAsync(string target)
+    {
+        var port = FreePort.Next();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var proxy = new RecordingProxy(app, target, port);
+        app.Run(proxy.ForwardAsync);
+        await app.StartAsync();
+        return proxy;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _upstream.Dispose();
+    }
+
+    private async Task ForwardAsync(HttpContext context)
+    {
+        using var body = new MemoryStream();
+        await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), context.Request.Path + context.Request.QueryString)
+        {
+            Content = new ByteArrayContent(body.ToArray()),
+        };
+        foreach (var (name, values) in context.Request.Headers)
+        {
+            if (!HopByHop.Contains(name) && !request.Headers.TryAddWithoutValidation(name, values.ToArray()))
+            {
+                request.Content.Headers.TryAddWithoutValidation(name, values.ToArray());
+            }
+        }
+
+        using var response = await _upstream.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
+        context.Response.StatusCode = (int)response.StatusCode;
+        foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
+        {
+            if (!HopByHop.Contains(name))
+            {
+                context.Response.Headers[name] = values.ToArray();
+            }
+        }
+
+        var recorded = new MemoryStream();
+        await using var upstream = await response.Content.ReadAsStreamAsync(context.RequestAborted);
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await upstream.ReadAsync(buffer, context.RequestAborted)) > 0)
+        {
+            recorded.Write(buffer, 0, read);
+            await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+        }
+
+        lock (_calls)
+        {
+            _calls.Add(new RecordedCall(context.Request.Path, Encoding.UTF8.GetString(body.ToArray()), Encoding.UTF8.GetString(recorded.ToArray())));
+        }
+    }
+}
