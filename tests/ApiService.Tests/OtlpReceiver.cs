@@ -1,8 +1,5 @@
-using Hangar.AppHost.Resources;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace ApiService.Tests;
 
@@ -15,22 +12,18 @@ public sealed class OtlpReceiver : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly List<(string Signal, string ContentType, byte[] Body)> _exports = [];
 
-    private OtlpReceiver(WebApplication app, int port)
+    private OtlpReceiver(WebApplication app, string url)
     {
         _app = app;
-        Url = $"http://127.0.0.1:{port}";
+        Url = url;
     }
 
     public string Url { get; }
 
     public static async Task<OtlpReceiver> StartAsync()
     {
-        var port = FreePort.Next();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        var receiver = new OtlpReceiver(app, port);
+        var (app, url) = LoopbackApp.Create();
+        var receiver = new OtlpReceiver(app, url);
         app.MapPost("/v1/{signal}", async (string signal, HttpContext context) =>
         {
             using var body = new MemoryStream();

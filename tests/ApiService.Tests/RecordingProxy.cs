@@ -1,9 +1,6 @@
 using System.Text;
-using Hangar.AppHost.Resources;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace ApiService.Tests;
 
@@ -22,11 +19,11 @@ public sealed class RecordingProxy : IAsyncDisposable
     private readonly HttpClient _upstream;
     private readonly List<RecordedCall> _calls = [];
 
-    private RecordingProxy(WebApplication app, string target, int port)
+    private RecordingProxy(WebApplication app, string target, string url)
     {
         _app = app;
         _upstream = new HttpClient { BaseAddress = new Uri(target), Timeout = Timeout.InfiniteTimeSpan };
-        Url = $"http://127.0.0.1:{port}";
+        Url = url;
     }
 
     public sealed record RecordedCall(string Path, string RequestBody, string ResponseBody);
@@ -46,12 +43,8 @@ public sealed class RecordingProxy : IAsyncDisposable
 
     public static async Task<RecordingProxy> StartAsync(string target)
     {
-        var port = FreePort.Next();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        var proxy = new RecordingProxy(app, target, port);
+        var (app, url) = LoopbackApp.Create();
+        var proxy = new RecordingProxy(app, target, url);
         app.Run(proxy.ForwardAsync);
         await app.StartAsync();
         return proxy;

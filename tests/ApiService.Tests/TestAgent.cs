@@ -1,10 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using Hangar.AppHost.Resources;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace ApiService.Tests;
 
@@ -17,10 +14,10 @@ public sealed class TestAgent : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private TestAgent(WebApplication app, int port)
+    private TestAgent(WebApplication app, string url)
     {
         _app = app;
-        Url = $"http://127.0.0.1:{port}";
+        Url = url;
     }
 
     public string Url { get; }
@@ -30,12 +27,8 @@ public sealed class TestAgent : IAsyncDisposable
 
     public static async Task<TestAgent> StartAsync()
     {
-        var port = FreePort.Next();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        var agent = new TestAgent(app, port);
+        var (app, url) = LoopbackApp.Create();
+        var agent = new TestAgent(app, url);
         app.MapGet("/_agent/health", () => "OK");
         app.MapPost("/_agent/chat", agent.ChatAsync);
         await app.StartAsync();
