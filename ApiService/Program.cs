@@ -1,7 +1,9 @@
+using Hangar.ApiService.AgentApi;
 using Hangar.ApiService.Agents;
 using Hangar.ApiService.Chats;
 using Hangar.ApiService.Extensions;
 using Hangar.ApiService.Runs;
+using Hangar.ApiService.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -18,6 +20,10 @@ app.UseAuthorization();
 app.MapDefaultEndpoints();
 app.MapOpenApi("/api/openapi.json");
 app.MapAgentsApi();
+app.MapDeploymentTokensApi();
+app.MapAgentMeApi();
+app.MapOtlpIngest();
+app.MapTelemetryApi();
 app.MapChatsApi();
 app.MapRunsApi();
 

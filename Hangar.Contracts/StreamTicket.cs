@@ -30,6 +30,14 @@ public sealed record InvocationToken
     [JsonPropertyName("agent")]
     public required Guid AgentId { get; init; }
 
+    /// <summary>The deployment called; null when the agent had no active deployment.</summary>
+    [JsonPropertyName("dep")]
+    public Guid? DeploymentId { get; init; }
+
+    /// <summary>The deployment's target (<c>production</c> or <c>preview</c>): it picks the agent's key-value store.</summary>
+    [JsonPropertyName("target")]
+    public required string Target { get; init; }
+
     [JsonPropertyName("chat")]
     public required Guid ChatId { get; init; }
 

@@ -136,13 +136,17 @@ public static class AgentsApi
                 returning {DeploymentColumns}),
             activated as (
                 update agents set active_deployment_id = created.id, updated_at = now()
-                from created where agents.id = created.agent_id and @activate)
+                from created where agents.id = created.agent_id and @activate),
+            token as (
+                insert into deployment_tokens (id, organization_id, agent_id, deployment_id, prefix, token_hash)
+                select @tokenId, agent.organization_id, created.agent_id, created.id, @tokenPrefix, @tokenHash from created, agent)
             select {DeploymentColumns} from created
             """)
             .With("agent", agentId).With("org", user.GetOrganizationId()).With("id", Guid.CreateVersion7()).With("target", target)
-            .With("url", request.Url!.TrimEnd('/')).With("activate", activate).WithJson("environment", request.Environment?.GetRawText());
+            .With("url", request.Url!.TrimEnd('/')).With("activate", activate).WithJson("environment", request.Environment?.GetRawText())
+            .WithNewDeploymentToken(out var token);
         return await ReadDeploymentAsync(command, ct) is { } deployment
-            ? TypedResults.Created($"/api/agents/{agentId}/deployments/{deployment.Id}", deployment)
+            ? TypedResults.Created($"/api/agents/{agentId}/deployments/{deployment.Id}", deployment with { Token = token })
             : TypedResults.NotFound();
     }
 

@@ -29,6 +29,12 @@ internal sealed class ApiKeyAuthenticationHandler(
         }
 
         var key = header["Bearer ".Length..].Trim();
+        if (key.StartsWith(DeploymentTokens.Prefix, StringComparison.Ordinal) || key.Contains('.', StringComparison.Ordinal))
+        {
+            // An agent's deployment or invocation token: not a key, and not worth a look-up.
+            return AuthenticateResult.NoResult();
+        }
+
         var now = time.GetUtcNow();
         if (Cache.TryGetValue(key, out var cached) && cached.Until > now)
         {

@@ -173,6 +173,27 @@ internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events
         return true;
     }
 
+    /// <summary>Deletes the chat with everything in it and stops its running run. Returns false when it does not exist.</summary>
+    public async Task<bool> DeleteAsync(Guid organizationId, Guid chatId, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand("""
+            with running as (select id from runs where chat_id = @id and status = 'running')
+            delete from chats where id = @id and organization_id = @org returning (select id from running)
+            """).With("id", chatId).With("org", organizationId);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct))
+        {
+            return false;
+        }
+
+        if (reader.GetGuidOrNull(0) is { } running)
+        {
+            await signals.SendAsync(running, RunSignal.Stop);
+        }
+
+        return true;
+    }
+
     private static async Task<Run> EnsurePendingRunAsync(NpgsqlConnection connection, Guid organizationId, Guid chatId, CancellationToken ct)
     {
         await using var command = new NpgsqlCommand($"""

@@ -4,7 +4,6 @@ using Hangar.ApiService.Auth;
 using Hangar.ApiService.Data;
 using Hangar.ApiService.Events;
 using Hangar.ApiService.Http;
-using Hangar.ApiService.Runs;
 using Hangar.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -97,25 +96,8 @@ public static class ChatsApi
     internal static async Task<Results<Ok<Chat>, NotFound>> GetChat(Guid chatId, ClaimsPrincipal user, NpgsqlDataSource db, CancellationToken ct) =>
         await ChatStore.GetChatAsync(db, user.GetOrganizationId(), chatId, ct) is { } chat ? TypedResults.Ok(chat) : TypedResults.NotFound();
 
-    internal static async Task<Results<NoContent, NotFound>> DeleteChat(Guid chatId, ClaimsPrincipal user, NpgsqlDataSource db, RunSignals signals, CancellationToken ct)
-    {
-        await using var command = db.CreateCommand("""
-            with running as (select id from runs where chat_id = @id and status = 'running')
-            delete from chats where id = @id and organization_id = @org returning (select id from running)
-            """).With("id", chatId).With("org", user.GetOrganizationId());
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        if (!await reader.ReadAsync(ct))
-        {
-            return TypedResults.NotFound();
-        }
-
-        if (reader.GetGuidOrNull(0) is { } running)
-        {
-            await signals.SendAsync(running, RunSignal.Stop);
-        }
-
-        return TypedResults.NoContent();
-    }
+    internal static async Task<Results<NoContent, NotFound>> DeleteChat(Guid chatId, ClaimsPrincipal user, ChatService chats, CancellationToken ct) =>
+        await chats.DeleteAsync(user.GetOrganizationId(), chatId, ct) ? TypedResults.NoContent() : TypedResults.NotFound();
 
     internal static async Task<Results<Ok<SendMessagesResponse>, ValidationProblem, NotFound, Conflict<ProblemDetails>>> SendMessages(
         Guid chatId, SendMessagesRequest request, ClaimsPrincipal user, [AsParameters] Services services, CancellationToken ct)

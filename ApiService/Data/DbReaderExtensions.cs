@@ -34,6 +34,13 @@ internal static class DbReaderExtensions
     }
 
     /// <summary>Binds raw JSON text to a json parameter; the text is kept as it is (jsonb columns convert it on insert).</summary>
+    /// <summary>A jsonb parameter (for containment filters); null is SQL null.</summary>
+    public static NpgsqlCommand WithJsonb(this NpgsqlCommand command, string name, string? json)
+    {
+        command.Parameters.Add(new NpgsqlParameter(name, NpgsqlTypes.NpgsqlDbType.Jsonb) { Value = (object?)json ?? DBNull.Value });
+        return command;
+    }
+
     public static NpgsqlCommand WithJson(this NpgsqlCommand command, string name, string? json)
     {
         command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Json) { Value = (object?)json ?? DBNull.Value });

@@ -1,10 +1,12 @@
 using System.Text.Json;
+using Hangar.ApiService.AgentApi;
 using Hangar.ApiService.Auth;
 using Hangar.ApiService.Chats;
 using Hangar.ApiService.Data;
 using Hangar.ApiService.Events;
 using Hangar.ApiService.Http;
 using Hangar.ApiService.Runs;
+using Hangar.ApiService.Telemetry;
 using Hangar.Contracts;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -53,8 +55,15 @@ public static class ApiServiceExtensions
             })
             .ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan);
 
+        services.AddSingleton<AgentStore>();
+        services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section)
+            .Validate(o => o.MaxRequestBytes > 0 && o.Retention > TimeSpan.Zero && o.RetentionInterval > TimeSpan.Zero, "Hangar:Telemetry settings must be positive.")
+            .ValidateOnStart();
+        services.AddSingleton<TelemetryStore>();
+        services.AddHostedService<RetentionJob>();
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)
+            .AddScheme<AuthenticationSchemeOptions, AgentTokenAuthenticationHandler>(AgentTokenAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
         services.AddExceptionHandler<BadRequestHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

@@ -129,6 +129,8 @@ internal sealed partial class AgentInvoker(
         {
             OrganizationId = lease.OrganizationId,
             AgentId = lease.AgentId,
+            DeploymentId = step.DeploymentId,
+            Target = step.Target,
             ChatId = lease.ChatId,
             RunId = lease.RunId,
             StepId = step.StepId,

@@ -8,7 +8,7 @@ using Npgsql;
 namespace Hangar.ApiService.Runs;
 
 /// <summary>What one step needs: where the agent is and the whole history.</summary>
-internal sealed record StepContext(Guid StepId, int Number, string? AgentUrl, List<StoredUiMessage> History);
+internal sealed record StepContext(Guid StepId, int Number, Guid? DeploymentId, string Target, string? AgentUrl, List<StoredUiMessage> History);
 
 /// <summary>The SQL of the control loop. Every write of an owner is conditioned on its lease epoch.</summary>
 internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options)
@@ -89,7 +89,8 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
                   select @step, r.id, r.chat_id, r.step_count, 'running', @epoch,
                          (select a.active_deployment_id from chats c join agents a on a.id = c.agent_id where c.id = r.chat_id), now()
                   from r returning number, deployment_id)
-            select s.number, d.url, (select stop_requested from runs where id = @run), (select interrupt_requested from runs where id = @run)
+            select s.number, d.url, (select stop_requested from runs where id = @run), (select interrupt_requested from runs where id = @run),
+                   s.deployment_id, coalesce(d.target, 'production')
             from (select 1) one left join s on true left join deployments d on d.id = s.deployment_id
             """, ("run", lease.RunId), ("epoch", lease.Epoch), ("step", stepId)));
         batch.BatchCommands.Add(Command(
@@ -104,6 +105,8 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
 
         var number = reader.GetInt32(0);
         var url = reader.GetStringOrNull(1);
+        Guid? deploymentId = reader.IsDBNull(4) ? null : reader.GetGuid(4);
+        var target = reader.GetString(5);
         await reader.NextResultAsync(ct);
         var history = new List<StoredUiMessage>();
         while (await reader.ReadAsync(ct))
@@ -112,7 +115,7 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
                 reader.IsDBNull(3) ? (ReadOnlyMemory<byte>?)null : System.Text.Encoding.UTF8.GetBytes(reader.GetString(3))));
         }
 
-        return (new StepContext(stepId, number, url, history), StopReason.None);
+        return (new StepContext(stepId, number, deploymentId, target, url, history), StopReason.None);
     }
 
     /// <summary>

@@ -20,14 +20,19 @@ public sealed class BlinkSdkAgent : IAsyncLifetime
 
     public string Url => Proxy!.Url;
 
+    /// <summary>The agent's <c>BLINK_API_URL</c>: a stand-in for the wrapper's internal API.</summary>
+    public WrapperShim? Shim { get; private set; }
+
     public async ValueTask InitializeAsync()
     {
         EnsureInstalled();
+        Shim = await WrapperShim.StartAsync();
         var port = FreePort.Next();
         var url = $"http://127.0.0.1:{port}";
         var startInfo = new ProcessStartInfo("node") { ArgumentList = { "echo-agent.mjs" }, WorkingDirectory = Directory };
         startInfo.Environment["HOST"] = "127.0.0.1";
         startInfo.Environment["PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        startInfo.Environment["BLINK_API_URL"] = Shim.Url;
         var node = _node = ChildProcess.Start("blink-echo", startInfo);
         Proxy = await RecordingProxy.StartAsync(url);
         using var client = new HttpClient();
@@ -90,6 +95,11 @@ public sealed class BlinkSdkAgent : IAsyncLifetime
         if (_node is not null)
         {
             await _node.DisposeAsync();
+        }
+
+        if (Shim is not null)
+        {
+            await Shim.DisposeAsync();
         }
     }
 

@@ -82,15 +82,19 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
     }
 
     /// <summary>An agent whose deployment points at <paramref name="url"/> (the test agent by default).</summary>
-    public async Task<Guid> CreateAgentAsync(HttpClient? api = null, string? url = null)
+    public async Task<Guid> CreateAgentAsync(HttpClient? api = null, string? url = null) => (await DeployAgentAsync(api, url)).AgentId;
+
+    /// <summary>An agent with an external deployment at <paramref name="url"/>, and that deployment's token.</summary>
+    public async Task<(Guid AgentId, Guid DeploymentId, string Token)> DeployAgentAsync(HttpClient? api = null, string? url = null)
     {
         api ??= Api;
         var created = await api.PostAsJsonAsync("/api/agents", new { name = "agent-" + Guid.NewGuid().ToString("N")[..8] });
         created.EnsureSuccessStatusCode();
         var agentId = (await created.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<Guid>();
-        var deployment = await api.PostAsJsonAsync($"/api/agents/{agentId}/deployments", new { runtime = "external", url = url ?? Agent.Url });
-        deployment.EnsureSuccessStatusCode();
-        return agentId;
+        var response = await api.PostAsJsonAsync($"/api/agents/{agentId}/deployments", new { runtime = "external", url = url ?? Agent.Url });
+        response.EnsureSuccessStatusCode();
+        var deployment = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        return (agentId, deployment["id"]!.GetValue<Guid>(), deployment["token"]!.GetValue<string>());
     }
 
     /// <summary>Creates an agent (at <paramref name="agentUrl"/>, the test agent by default) and a chat with one user message.</summary>
