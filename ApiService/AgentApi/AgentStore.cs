@@ -7,7 +7,9 @@ using Npgsql;
 namespace Hangar.ApiService.AgentApi;
 
 /// <summary>One entry of a listing: the value as text, as the Blink SDK reads it.</summary>
-public sealed record KvEntry(string Key, string Value);
+public sealed record KvEntry(
+    [property: System.Text.Json.Serialization.JsonPropertyName("key")] string Key,
+    [property: System.Text.Json.Serialization.JsonPropertyName("value")] string Value);
 
 /// <summary>The agent's key-value store: one per agent and deployment target, keys and values kept exactly as sent.</summary>
 internal sealed class AgentStore(NpgsqlDataSource db)

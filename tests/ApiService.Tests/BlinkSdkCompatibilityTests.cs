@@ -12,6 +12,8 @@ namespace ApiService.Tests;
 [Collection(nameof(HangarStack))]
 public sealed class BlinkSdkCompatibilityTests(HangarStack stack, BlinkSdkAgent agent) : IClassFixture<BlinkSdkAgent>
 {
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     private static readonly JsonSerializerOptions Exact = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     [Fact]
@@ -39,6 +41,38 @@ public sealed class BlinkSdkCompatibilityTests(HangarStack stack, BlinkSdkAgent 
         Assert.Equal(steps[0].Stored["id"]!.ToString(), history[1]!["id"]!.ToString());
     }
 
+    [Fact]
+    public async Task KvTurn_TheSdksStorageChatAndTraceCalls_WorkAgainstHangar()
+    {
+        var (agentId, _, token) = await stack.DeployAgentAsync(url: agent.Url);
+        agent.Shim!.Upstream = stack.ApiUrls[1];
+        agent.Shim.Token = token;
+        var (chatId, send) = await stack.StartChatAsync("kv: forty-two", agentId);
+        var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
+        Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);
+
+        var reply = (await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/messages", Ct))![^1]!["parts"]!.AsArray()
+            .Single(p => p!["type"]!.ToString() == "text")!["text"]!.ToString();
+        Assert.StartsWith("""stored forty-two; list={"entries":[{"key":"last-value","value":"forty-two"}]}; side chat """, reply, StringComparison.Ordinal);
+        var sideChat = reply[(reply.LastIndexOf(' ') + 1)..];
+        var sideMessages = await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{sideChat}/messages", Ct);
+        Assert.Equal("noted forty-two", sideMessages!.Single()!["parts"]![0]!["text"]!.ToString());
+
+        // The SDK exports its spans when asked to flush; they reach the trace API filed under the run.
+        using var http = new HttpClient();
+        (await http.PostAsync(agent.Url + "/_agent/flush-otel", null, Ct)).EnsureSuccessStatusCode();
+        var runId = send["run"]!["id"]!.ToString();
+        var tree = await AgentApiTests.WaitForAsync(async () =>
+        {
+            var t = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/chats/{chatId}/runs/{runId}/trace", Ct);
+            return t!["span_count"]!.GetValue<int>() > 0 ? t : null;
+        });
+        var spans = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}/spans?attr=url.path=/kv/last-value", Ct);
+        Assert.NotEmpty(spans!["items"]!.AsArray());
+        Assert.All(spans["items"]!.AsArray(), s => Assert.Equal(runId, s!["run_id"]!.ToString()));
+        Assert.NotEmpty(tree["roots"]!.AsArray());
+    }
+
     private sealed record Step(RecordingProxy.RecordedCall Call, JsonObject Folded, JsonObject Stored);
 
     /// <summary>
@@ -51,7 +85,7 @@ public sealed class BlinkSdkCompatibilityTests(HangarStack stack, BlinkSdkAgent 
         var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
         Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);
 
-        var calls = agent.Proxy!.Calls.Where(c => JsonNode.Parse(c.RequestBody)!["id"]!.ToString() == chatId.ToString()).ToList();
+        var calls = agent.Proxy!.Calls.Where(c => c.Path == "/_agent/chat" && JsonNode.Parse(c.RequestBody)!["id"]!.ToString() == chatId.ToString()).ToList();
         var chunksByMessage = events.Where(e => e.Type == "message.chunk.added").GroupBy(e => e.Data["id"]!.ToString()).ToList();
         var stored = (await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/messages"))!
             .Where(m => m!["role"]!.ToString() == "assistant").Select(m => m!.AsObject()).ToList();

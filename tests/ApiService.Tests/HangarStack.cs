@@ -98,9 +98,15 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
     }
 
     /// <summary>Creates an agent (at <paramref name="agentUrl"/>, the test agent by default) and a chat with one user message.</summary>
-    public async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, string? agentUrl = null)
+    public Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, string? agentUrl = null) =>
+        StartChatAsync(text, CreateAgentAsync(url: agentUrl));
+
+    /// <summary>A chat with one user message for an agent that exists.</summary>
+    public Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, Guid agentId) => StartChatAsync(text, Task.FromResult(agentId));
+
+    private async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, Task<Guid> agent)
     {
-        var agentId = await CreateAgentAsync(url: agentUrl);
+        var agentId = await agent;
         var response = await Api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { UserMessage(text) } });
         if (response.StatusCode != HttpStatusCode.Created)
         {
