@@ -3,6 +3,7 @@ using System.Text.Json;
 using Hangar.ApiService.Auth;
 using Hangar.ApiService.Chats;
 using Hangar.ApiService.Data;
+using Hangar.ApiService.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
@@ -61,14 +62,23 @@ public static class AgentMeApi
             return Invalid("ttl", "Must be a positive number of seconds.");
         }
 
-        var value = await ReadBoundedAsync(context.Request, AgentStore.MaxValueBytes, ct);
+        ReadOnlyMemory<byte>? value;
+        try
+        {
+            value = await RequestBodies.ReadBoundedAsync(context.Request, AgentStore.MaxValueBytes, ct);
+        }
+        catch (InvalidDataException)
+        {
+            return Invalid("value", "The gzip-encoded body is corrupt.");
+        }
+
         if (value is null)
         {
             return TypedResults.Problem(
                 title: "The value is too large.", detail: $"Values are at most {AgentStore.MaxValueBytes} bytes.", statusCode: StatusCodes.Status413PayloadTooLarge);
         }
 
-        await store.SetAsync(AgentCaller.From(context.User), key, value, ttl is { } seconds ? TimeSpan.FromSeconds(seconds) : null, ct);
+        await store.SetAsync(AgentCaller.From(context.User), key, value.Value.ToArray(), ttl is { } seconds ? TimeSpan.FromSeconds(seconds) : null, ct);
         return TypedResults.NoContent();
     }
 
@@ -261,30 +271,6 @@ public static class AgentMeApi
     {
         key = RawSegment(context, "key");
         return key.Length is 0 or > AgentStore.MaxKeyLength ? Invalid("key", $"A key is 1 to {AgentStore.MaxKeyLength} characters.") : null;
-    }
-
-    /// <summary>The body, or null when it is larger than <paramref name="limit"/> bytes (nothing is stored then).</summary>
-    private static async Task<byte[]?> ReadBoundedAsync(HttpRequest request, int limit, CancellationToken ct)
-    {
-        if (request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 
     private static IResult Invalid(string field, string message) =>

@@ -1,5 +1,5 @@
-using System.IO.Compression;
 using Hangar.ApiService.Auth;
+using Hangar.ApiService.Http;
 using Microsoft.Extensions.Options;
 
 namespace Hangar.ApiService.Telemetry;
@@ -46,7 +46,7 @@ public static class OtlpIngestApi
         ReadOnlyMemory<byte>? payload;
         try
         {
-            payload = await ReadBodyAsync(context.Request, options.MaxRequestBytes, ct);
+            payload = await RequestBodies.ReadBoundedAsync(context.Request, options.MaxRequestBytes, ct);
         }
         catch (InvalidDataException ex)
         {
@@ -74,32 +74,5 @@ public static class OtlpIngestApi
 
         // An empty Export…ServiceResponse: full success.
         return mediaType == Protobuf ? TypedResults.Bytes([], Protobuf) : TypedResults.Text("{}", Json);
-    }
-
-    /// <summary>The body (gunzipped when it says so), or null when it exceeds <paramref name="limit"/>.</summary>
-    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken ct)
-    {
-        var gzip = string.Equals(request.Headers.ContentEncoding, "gzip", StringComparison.OrdinalIgnoreCase);
-        if (!gzip && request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        await using var gunzip = gzip ? new GZipStream(request.Body, CompressionMode.Decompress, leaveOpen: true) : null;
-        var source = gunzip ?? request.Body;
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await source.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 }

@@ -146,7 +146,7 @@ public static class TelemetryApi
         return spans.Count == 0 ? TypedResults.NotFound() : TypedResults.Ok(Tree(spans));
     }
 
-    /// <summary>Every span of the traces the run's steps belong to: Hangar's agent calls and what the agent reported.</summary>
+    /// <summary>Every span of the traces the agent reported for the run (spans filed under it by <c>blink.run_id</c> or the invocation token).</summary>
     internal static Task<IResult> GetRunTrace(Guid chatId, Guid runId, ClaimsPrincipal user, NpgsqlDataSource db, CancellationToken ct) =>
         TraceOfAsync(db, user, chatId, runId, null, ct);
 
@@ -158,9 +158,7 @@ public static class TelemetryApi
         await using var command = db.CreateCommand($"""
             with run as (select id from runs where id = @run and chat_id = @chat and organization_id = @org),
             traces as (
-                select trace_id from steps where run_id = (select id from run) and (@step::uuid is null or id = @step) and trace_id is not null
-                union
-                select trace_id from agent_spans where organization_id = @org and run_id = (select id from run) and (@step::uuid is null or step_id = @step))
+                select distinct trace_id from agent_spans where organization_id = @org and run_id = (select id from run) and (@step::uuid is null or step_id = @step))
             select {SpanColumns} from agent_spans
             where organization_id = @org and trace_id in (select trace_id from traces)
             order by start_time limit {MaxTreeSpans}

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -17,7 +16,7 @@ public sealed class AgentApiTests(HangarStack stack)
     public async Task Storage_KeepsKeysAndValuesExactly_AndListsByPrefixWithACursor()
     {
         var (_, _, token) = await stack.DeployAgentAsync();
-        using var agent = AgentClient(token);
+        using var agent = stack.AgentClient(token);
         const string key = "odd key/with ünïcode %2F and \"quotes\"";
         var value = "line one\nline two \u00e9\u20ac";
         Assert.Equal(HttpStatusCode.NoContent, (await agent.PutAsync(Storage(key), new StringContent(value, Encoding.UTF8), Ct)).StatusCode);
@@ -44,7 +43,7 @@ public sealed class AgentApiTests(HangarStack stack)
     public async Task Storage_RefusesOversizedValuesAndKeys_AndStoresNothing()
     {
         var (_, _, token) = await stack.DeployAgentAsync();
-        using var agent = AgentClient(token);
+        using var agent = stack.AgentClient(token);
 
         var tooBig = await agent.PutAsync(Storage("big"), new ByteArrayContent(new byte[20_001]), Ct);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
@@ -62,8 +61,8 @@ public sealed class AgentApiTests(HangarStack stack)
     {
         var (_, _, tokenA) = await stack.DeployAgentAsync();
         var (_, _, tokenB) = await stack.DeployAgentAsync();
-        using var a = AgentClient(tokenA);
-        using var b = AgentClient(tokenB);
+        using var a = stack.AgentClient(tokenA);
+        using var b = stack.AgentClient(tokenB);
         (await a.PutAsync(Storage("secret"), new StringContent("a's"), Ct)).EnsureSuccessStatusCode();
         var chat = await (await a.PutAsync("/api/agents/me/chats/" + Uri.EscapeDataString("\"[\\\"k\\\"]\""), null, Ct)).Content.ReadFromJsonAsync<JsonObject>(Ct);
         var chatId = chat!["id"]!.ToString();
@@ -83,10 +82,10 @@ public sealed class AgentApiTests(HangarStack stack)
     {
         var (agentId, deploymentId, token) = await stack.DeployAgentAsync();
         using var anonymous = HangarStack.Client(stack.ApiUrls[0], null);
-        using var garbage = AgentClient("hgd_not_a_token");
-        using var forged = AgentClient("eyJmYWtlIjoxfQ.c2lnbmF0dXJl");
-        using var apiKeyOnAgentRoutes = AgentClient(HangarStack.ApiKey);
-        using var tokenOnUserRoutes = AgentClient(token);
+        using var garbage = stack.AgentClient("hgd_not_a_token");
+        using var forged = stack.AgentClient("eyJmYWtlIjoxfQ.c2lnbmF0dXJl");
+        using var apiKeyOnAgentRoutes = stack.AgentClient(HangarStack.ApiKey);
+        using var tokenOnUserRoutes = stack.AgentClient(token);
         foreach (var client in new[] { anonymous, garbage, forged, apiKeyOnAgentRoutes })
         {
             Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync(Storage("x"), Ct)).StatusCode);
@@ -97,7 +96,7 @@ public sealed class AgentApiTests(HangarStack stack)
         var second = await stack.Api.PostAsync($"/api/agents/{agentId}/deployments/{deploymentId}/tokens", null, Ct);
         var created = (await second.Content.ReadFromJsonAsync<JsonObject>(Ct))!;
         (await stack.Api.DeleteAsync($"/api/agents/{agentId}/deployments/{deploymentId}/tokens/{created["id"]}", Ct)).EnsureSuccessStatusCode();
-        using var revoked = AgentClient(created["token"]!.ToString());
+        using var revoked = stack.AgentClient(created["token"]!.ToString());
         Assert.Equal(HttpStatusCode.Unauthorized, (await revoked.GetAsync(Storage("x"), Ct)).StatusCode);
         var listed = await stack.Api.GetFromJsonAsync<JsonArray>($"/api/agents/{agentId}/deployments/{deploymentId}/tokens", Ct);
         Assert.Equal(2, listed!.Count);
@@ -108,7 +107,7 @@ public sealed class AgentApiTests(HangarStack stack)
     public async Task Chats_UpsertByKeyExactly_SendMessagesThroughTheControlLoop_AndStop()
     {
         var (agentId, _, token) = await stack.DeployAgentAsync();
-        using var agent = AgentClient(token);
+        using var agent = stack.AgentClient(token);
         var key = "\"[\\\"echo\\\",\\\"side\\\"]\"";
         var first = await (await agent.PutAsync("/api/agents/me/chats/" + Uri.EscapeDataString(key), null, Ct)).Content.ReadFromJsonAsync<JsonObject>(Ct);
         var again = await (await agent.PutAsync("/api/agents/me/chats/" + Uri.EscapeDataString(key), null, Ct)).Content.ReadFromJsonAsync<JsonObject>(Ct);
@@ -125,7 +124,7 @@ public sealed class AgentApiTests(HangarStack stack)
         var chatId = first["id"]!.ToString();
         var sent = await agent.PostAsJsonAsync($"/api/agents/me/chats/{Uri.EscapeDataString(key)}/messages", new { messages = new[] { HangarStack.UserMessage("from the agent") }, behavior = "enqueue" }, Ct);
         Assert.Equal(HttpStatusCode.NoContent, sent.StatusCode);
-        var messages = await WaitForAsync(async () =>
+        var messages = await HangarStack.WaitForAsync(async () =>
         {
             var list = await agent.GetFromJsonAsync<JsonArray>($"/api/agents/me/chats/{chatId}/messages", Ct);
             return list!.Count == 2 ? list : null;
@@ -143,33 +142,6 @@ public sealed class AgentApiTests(HangarStack stack)
         Assert.Equal(agentId.ToString(), publicView!["agent_id"]!.ToString());
         Assert.Equal(HttpStatusCode.NoContent, (await agent.DeleteAsync($"/api/agents/me/chats/{chatId}", Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await stack.Api.GetAsync($"/api/chats/{chatId}", Ct)).StatusCode);
-    }
-
-    internal HttpClient AgentClient(string token)
-    {
-        var client = HangarStack.Client(stack.ApiUrls[1], null);
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return client;
-    }
-
-    internal static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, int seconds = 20)
-        where T : class
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            if (await probe() is { } value)
-            {
-                return value;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("The condition did not hold in time.");
-            }
-
-            await Task.Delay(100);
-        }
     }
 
     private static string Storage(string key) => "/api/agents/me/storage/" + Uri.EscapeDataString(key);

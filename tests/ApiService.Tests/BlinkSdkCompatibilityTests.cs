@@ -62,7 +62,7 @@ public sealed class BlinkSdkCompatibilityTests(HangarStack stack, BlinkSdkAgent 
         using var http = new HttpClient();
         (await http.PostAsync(agent.Url + "/_agent/flush-otel", null, Ct)).EnsureSuccessStatusCode();
         var runId = send["run"]!["id"]!.ToString();
-        var tree = await AgentApiTests.WaitForAsync(async () =>
+        var tree = await HangarStack.WaitForAsync(async () =>
         {
             var t = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/chats/{chatId}/runs/{runId}/trace", Ct);
             return t!["span_count"]!.GetValue<int>() > 0 ? t : null;

@@ -98,15 +98,12 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
     }
 
     /// <summary>Creates an agent (at <paramref name="agentUrl"/>, the test agent by default) and a chat with one user message.</summary>
-    public Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, string? agentUrl = null) =>
-        StartChatAsync(text, CreateAgentAsync(url: agentUrl));
+    public async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, string? agentUrl = null) =>
+        await StartChatAsync(text, await CreateAgentAsync(url: agentUrl));
 
     /// <summary>A chat with one user message for an agent that exists.</summary>
-    public Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, Guid agentId) => StartChatAsync(text, Task.FromResult(agentId));
-
-    private async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, Task<Guid> agent)
+    public async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, Guid agentId)
     {
-        var agentId = await agent;
         var response = await Api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { UserMessage(text) } });
         if (response.StatusCode != HttpStatusCode.Created)
         {
@@ -115,6 +112,35 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
 
         var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
         return (body["chat"]!["id"]!.GetValue<Guid>(), body);
+    }
+
+    /// <summary>A client of the agent API with an agent's token, on the second replica (the first serves users).</summary>
+    public HttpClient AgentClient(string token)
+    {
+        var client = Client(ApiUrls[1], null);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    /// <summary>Polls until <paramref name="probe"/> returns a value.</summary>
+    public static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, int seconds = 20)
+        where T : class
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            if (await probe() is { } value)
+            {
+                return value;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("The condition did not hold in time.");
+            }
+
+            await Task.Delay(100);
+        }
     }
 
     public static object UserMessage(string text) => new { role = "user", parts = new[] { new { type = "text", text } } };

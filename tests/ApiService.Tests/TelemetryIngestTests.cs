@@ -16,7 +16,7 @@ public sealed class TelemetryIngestTests(HangarStack stack)
     public async Task Burst_Of10000LogRecords_IsStoredWithNothingLost_AndReadableByLevelAndText()
     {
         var (agentId, _, token) = await stack.DeployAgentAsync();
-        using var agent = new AgentApiTests(stack).AgentClient(token);
+        using var agent = stack.AgentClient(token);
         var runId = Guid.NewGuid();
         var batches = Enumerable.Range(0, 10).Select(b => agent.PostAsync("/api/otlp/v1/logs", JsonLogs(b, 1000, runId), Ct));
         foreach (var response in await Task.WhenAll(batches))
@@ -46,10 +46,10 @@ public sealed class TelemetryIngestTests(HangarStack stack)
         // The services of this stack export to a loopback receiver with the .NET OTLP exporter: real protobuf payloads.
         var (_, send) = await stack.StartChatAsync("make some telemetry");
         await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
-        var exports = await AgentApiTests.WaitForAsync(() => Task.FromResult<List<byte[]>?>(
+        var exports = await HangarStack.WaitForAsync(() => Task.FromResult<List<byte[]>?>(
             stack.Otlp.Exports(signal).Select(e => e.Body).Where(b => b.AsSpan().IndexOf("Hangar.ApiService"u8) >= 0).ToList() is { Count: > 0 } found ? found : null));
         var (agentId, _, token) = await stack.DeployAgentAsync();
-        using var agent = new AgentApiTests(stack).AgentClient(token);
+        using var agent = stack.AgentClient(token);
 
         foreach (var body in exports)
         {
@@ -69,7 +69,7 @@ public sealed class TelemetryIngestTests(HangarStack stack)
     public async Task MalformedOtlp_Gets400NamingTheProblem_AndStoresNothing(string contentType, string payload, string problem)
     {
         var (agentId, _, token) = await stack.DeployAgentAsync();
-        using var agent = new AgentApiTests(stack).AgentClient(token);
+        using var agent = stack.AgentClient(token);
         var bytes = contentType == "application/json" ? Encoding.UTF8.GetBytes(payload) : Convert.FromHexString(payload);
         var content = new ByteArrayContent(bytes) { Headers = { { "Content-Type", contentType } } };
 
@@ -84,7 +84,7 @@ public sealed class TelemetryIngestTests(HangarStack stack)
     public async Task WrongTypeOrOversizedPayload_IsRefused()
     {
         var (_, _, token) = await stack.DeployAgentAsync();
-        using var agent = new AgentApiTests(stack).AgentClient(token);
+        using var agent = stack.AgentClient(token);
         var text = await agent.PostAsync("/api/otlp/v1/logs", new StringContent("hello", Encoding.UTF8, "text/plain"), Ct);
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, text.StatusCode);
         var huge = new ByteArrayContent(new byte[9 * 1024 * 1024]) { Headers = { { "Content-Type", "application/x-protobuf" } } };

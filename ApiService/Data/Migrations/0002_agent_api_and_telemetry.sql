@@ -31,9 +31,6 @@ create index agent_kv_expiring on agent_kv (expires_at) where expires_at is not 
 
 -- Chats an agent upserts by key are looked up by (agent_id, agent_key); the unique constraint is in 0001.
 
--- The trace every step's agent call belongs to: Hangar's span and the agent's spans share it.
-alter table steps add column trace_id text;
-
 -- Agent telemetry. Attributes are flattened to {key: value}, so filters are containment queries on jsonb.
 create table agent_logs (
     id bigint generated always as identity,
