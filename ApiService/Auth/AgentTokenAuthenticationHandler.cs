@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Hangar.Contracts;
@@ -12,7 +11,7 @@ namespace Hangar.ApiService.Auth;
 /// The credentials of agents, for <c>/api/agents/me/*</c> and the OTLP ingest only: a deployment token
 /// (<c>hgd_…</c>, long-lived, revocable, looked up by its SHA-256) or the invocation token sent with a step (signed,
 /// short-lived, scoped to one chat, run and step). Either way the caller is one agent and one deployment target.
-/// A revoked deployment token stops working within the few seconds a successful look-up is cached.
+/// A revoked deployment token stops working within the few seconds a successful look-up is cached (<see cref="CredentialCache"/>).
 /// </summary>
 internal sealed class AgentTokenAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, NpgsqlDataSource db, TokenSigner signer, TimeProvider time)
@@ -20,34 +19,21 @@ internal sealed class AgentTokenAuthenticationHandler(
 {
     public const string SchemeName = "AgentToken";
 
-    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(10);
-    private static readonly ConcurrentDictionary<string, (ClaimsPrincipal Principal, DateTimeOffset Until)> Cache = new(StringComparer.Ordinal);
+    private static readonly CredentialCache Cache = new(TimeSpan.FromSeconds(10));
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
-        string? header = Request.Headers.Authorization;
-        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        if (CredentialCache.BearerCredential(Request) is not { } token)
         {
             return AuthenticateResult.NoResult();
         }
 
-        var token = header["Bearer ".Length..].Trim();
         var now = time.GetUtcNow();
         if (token.StartsWith(DeploymentTokens.Prefix, StringComparison.Ordinal))
         {
-            if (Cache.TryGetValue(token, out var cached) && cached.Until > now)
-            {
-                return Success(cached.Principal);
-            }
-
-            var principal = await LookUpDeploymentTokenAsync(token);
-            if (principal is null)
-            {
-                return AuthenticateResult.Fail("The deployment token is not valid or was revoked.");
-            }
-
-            Cache[token] = (principal, now + CacheFor);
-            return Success(principal);
+            return await Cache.GetOrLookUpAsync(token, now, LookUpDeploymentTokenAsync) is { } principal
+                ? Success(principal)
+                : AuthenticateResult.Fail("The deployment token is not valid or was revoked.");
         }
 
         if (!signer.TryVerify(InvocationToken.Purpose, token, ContractsJsonContext.Default.InvocationToken, out var invocation) || invocation is null)

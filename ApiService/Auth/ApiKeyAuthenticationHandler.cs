@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
@@ -7,47 +6,38 @@ using Npgsql;
 
 namespace Hangar.ApiService.Auth;
 
-/// <summary>
-/// <c>Authorization: Bearer &lt;api key&gt;</c>. Successful look-ups are cached for a few seconds so the hot path
-/// (sending messages, reading runs) does not pay a query per request; a revoked key stops working within that time.
-/// </summary>
+/// <summary><c>Authorization: Bearer &lt;api key&gt;</c>, looked up by its SHA-256 and cached briefly (<see cref="CredentialCache"/>).</summary>
 internal sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, NpgsqlDataSource db, TimeProvider time)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
 
-    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(10);
-    private static readonly ConcurrentDictionary<string, (ClaimsPrincipal Principal, DateTimeOffset Until)> Cache = new(StringComparer.Ordinal);
+    private static readonly CredentialCache Cache = new(TimeSpan.FromSeconds(10));
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
-        string? header = Request.Headers.Authorization;
-        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        // An agent's deployment or invocation token is not a key, and not worth a look-up.
+        if (CredentialCache.BearerCredential(Request) is not { } key
+            || key.StartsWith(DeploymentTokens.Prefix, StringComparison.Ordinal) || key.Contains('.', StringComparison.Ordinal))
         {
             return AuthenticateResult.NoResult();
         }
 
-        var key = header["Bearer ".Length..].Trim();
-        if (key.StartsWith(DeploymentTokens.Prefix, StringComparison.Ordinal) || key.Contains('.', StringComparison.Ordinal))
-        {
-            // An agent's deployment or invocation token: not a key, and not worth a look-up.
-            return AuthenticateResult.NoResult();
-        }
+        return await Cache.GetOrLookUpAsync(key, time.GetUtcNow(), LookUpAsync) is { } principal
+            ? AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName))
+            : AuthenticateResult.Fail("The API key is not valid.");
+    }
 
-        var now = time.GetUtcNow();
-        if (Cache.TryGetValue(key, out var cached) && cached.Until > now)
-        {
-            return Success(cached.Principal);
-        }
-
+    private async Task<ClaimsPrincipal?> LookUpAsync(string key)
+    {
         await using var command = db.CreateCommand(
             "update api_keys set last_used_at = now() where key_hash = @hash and revoked_at is null returning organization_id, user_id");
         command.Parameters.AddWithValue("hash", ApiKeys.Hash(key));
         await using var reader = await command.ExecuteReaderAsync(Context.RequestAborted);
         if (!await reader.ReadAsync(Context.RequestAborted))
         {
-            return AuthenticateResult.Fail("The API key is not valid.");
+            return null;
         }
 
         var claims = new List<Claim> { new(HangarClaims.OrganizationId, reader.GetGuid(0).ToString()) };
@@ -56,12 +46,8 @@ internal sealed class ApiKeyAuthenticationHandler(
             claims.Add(new Claim(HangarClaims.UserId, reader.GetGuid(1).ToString()));
         }
 
-        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
-        Cache[key] = (principal, now + CacheFor);
-        return Success(principal);
+        return new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
     }
-
-    private AuthenticateResult Success(ClaimsPrincipal principal) => AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
 }
 
 internal static class HangarClaims

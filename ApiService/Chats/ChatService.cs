@@ -87,18 +87,22 @@ internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events
     /// </summary>
     public async Task<SendResult?> SendAsync(Guid organizationId, Guid chatId, List<NewMessage> messages, SendBehavior behavior, CancellationToken ct)
     {
+        using var activity = RunTracing.Source.StartActivity("chat.send");
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
 
         // The chat row lock serialises sends to one chat, so the stream position read below comes before every
         // event of what this send starts.
-        await using (var lockChat = new NpgsqlCommand("select 1 from chats where id = @chat and organization_id = @org for update", connection))
+        await using (var lockChat = new NpgsqlCommand("select agent_id from chats where id = @chat and organization_id = @org for update", connection))
         {
             lockChat.With("chat", chatId).With("org", organizationId);
-            if (await lockChat.ExecuteScalarAsync(ct) is null)
+            if (await lockChat.ExecuteScalarAsync(ct) is not Guid agentId)
             {
                 return null;
             }
+
+            activity?.SetTag(RunTracing.OrganizationTag, organizationId.ToString()).SetTag(RunTracing.AgentTag, agentId.ToString())
+                .SetTag(RunTracing.ChatTag, chatId.ToString()).SetTag("hangar.messages", messages.Count).SetTag("hangar.behavior", behavior.ToString().ToLowerInvariant());
         }
 
         var stored = new List<Message>(messages.Count);
@@ -121,7 +125,8 @@ internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events
                 interrupted = (Guid?)await flag.ExecuteScalarAsync(ct);
             }
 
-            run = await EnsurePendingRunAsync(connection, organizationId, chatId, ct);
+            run = await EnsurePendingRunAsync(connection, organizationId, chatId, RunTracing.ForNewRun(activity), ct);
+            activity?.SetTag(RunTracing.RunTag, run.Id.ToString());
         }
 
         var lastEventId = await events.LastEventIdAsync(chatId);
@@ -194,17 +199,19 @@ internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events
         return true;
     }
 
-    private static async Task<Run> EnsurePendingRunAsync(NpgsqlConnection connection, Guid organizationId, Guid chatId, CancellationToken ct)
+    private static async Task<Run> EnsurePendingRunAsync(
+        NpgsqlConnection connection, Guid organizationId, Guid chatId, (string TraceId, string? ParentSpanId) trace, CancellationToken ct)
     {
         await using var command = new NpgsqlCommand($"""
             with existing as (select {ChatStore.RunColumns} from runs where chat_id = @chat and status = 'pending'),
             numbered as (update chats set last_run_number = last_run_number + 1, status = 'streaming', error = null, updated_at = now()
                          where id = @chat and not exists (select 1 from existing) returning last_run_number),
-            created as (insert into runs (id, organization_id, chat_id, number, status)
-                        select @id, @org, @chat, last_run_number, 'pending' from numbered
+            created as (insert into runs (id, organization_id, chat_id, number, status, trace_id, parent_span_id)
+                        select @id, @org, @chat, last_run_number, 'pending', @trace, @parent from numbered
                         returning {ChatStore.RunColumns})
             select * from existing union all select * from created
-            """, connection).With("chat", chatId).With("org", organizationId).With("id", Guid.CreateVersion7());
+            """, connection).With("chat", chatId).With("org", organizationId).With("id", Guid.CreateVersion7())
+            .With("trace", trace.TraceId).With("parent", (object?)trace.ParentSpanId ?? DBNull.Value);
         return (await ChatStore.SingleAsync(command, ChatStore.ReadRun, ct))!;
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Hangar.ApiService.AgentApi;
 using Hangar.ApiService.Auth;
@@ -45,6 +46,10 @@ public static class ApiServiceExtensions
         services.AddSingleton<RunStore>();
         services.AddSingleton<AgentInvoker>();
         services.AddSingleton<RunExecutor>();
+
+        // The recorder starts before and stops after the worker whose spans it stores.
+        services.AddSingleton<TelemetryStore>();
+        services.AddHostedService<RunSpanRecorder>();
         services.AddHostedService<RunWorker>();
         services.AddHttpClient(AgentInvoker.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
@@ -52,6 +57,7 @@ public static class ApiServiceExtensions
                 ConnectTimeout = sp.GetRequiredService<IOptions<RunOptions>>().Value.AgentConnectTimeout,
                 PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
                 AutomaticDecompression = System.Net.DecompressionMethods.None,
+                ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator(),
             })
             .ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan);
 
@@ -59,7 +65,6 @@ public static class ApiServiceExtensions
         services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section)
             .Validate(o => o.MaxRequestBytes > 0 && o.Retention > TimeSpan.Zero && o.RetentionInterval > TimeSpan.Zero, "Hangar:Telemetry settings must be positive.")
             .ValidateOnStart();
-        services.AddSingleton<TelemetryStore>();
         services.AddHostedService<RetentionJob>();
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)

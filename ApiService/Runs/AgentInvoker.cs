@@ -21,8 +21,6 @@ internal sealed partial class AgentInvoker(
     /// <summary>Chunk appends in flight before the invoker waits for Redis to catch up.</summary>
     private const int MaxPendingAppends = 2048;
 
-    private static readonly ActivitySource Activity = new("Hangar.ApiService");
-
     public async Task<StepOutcome> InvokeAsync(RunLease lease, StepContext step, Func<StopReason> stopReason, CancellationToken stepToken)
     {
         var settings = options.Value;
@@ -31,12 +29,14 @@ internal sealed partial class AgentInvoker(
         var chunks = events.ForMessage(lease.ChatId, messageId);
         var appends = new List<Task>(64);
         DateTimeOffset? firstChunkAt = null;
-        using var activity = Activity.StartActivity("agent.chat", ActivityKind.Client);
-        activity?.SetTag("hangar.run_id", lease.RunId);
-        activity?.SetTag("hangar.step_id", step.StepId);
+        using var activity = RunTracing.StartStep("agent.chat", ActivityKind.Client, lease, step, lease.Trace);
+        activity?.SetTag("hangar.step_number", step.Number).SetTag("url.full", step.AgentUrl + "/_agent/chat");
+        Activity? appendSpan = null;
 
         StepOutcome Outcome(string status, string? error)
         {
+            activity?.SetStatus(status == "completed" ? ActivityStatusCode.Ok : ActivityStatusCode.Error, error)
+                .SetTag("hangar.step_status", status).SetTag("hangar.chunks", builder.ChunkCount);
             var parts = status == "completed" ? builder.BuildParts() : builder.BuildPartsOfUnfinishedStep(error ?? status);
             var continueToolLoop = status == "completed" && UiMessages.ShouldContinueToolLoop(parts);
             return new(status, error, messageId, parts, builder.BuildMetadata(), builder.FinishReason, builder.ChunkCount, firstChunkAt, continueToolLoop);
@@ -51,7 +51,7 @@ internal sealed partial class AgentInvoker(
         timeout.CancelAfter(settings.AgentFirstByteTimeout);
         try
         {
-            using var request = BuildRequest(lease, step);
+            using var request = BuildRequest(lease, step, activity);
             using var response = await httpClients.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             if (await RejectAsync(response, timeout.Token) is { } rejection)
             {
@@ -62,7 +62,13 @@ internal sealed partial class AgentInvoker(
             var done = false;
             await foreach (var data in SseFrameReader.ReadEventsAsync(body, timeout.Token))
             {
-                firstChunkAt ??= time.GetUtcNow();
+                if (firstChunkAt is null)
+                {
+                    firstChunkAt = time.GetUtcNow();
+                    activity?.AddEvent(new ActivityEvent("first_chunk"));
+                    appendSpan = RunTracing.StartStep("stream.append", ActivityKind.Client, lease, step, activity?.Context ?? default)?.SetTag("db.system.name", "redis");
+                }
+
                 timeout.CancelAfter(settings.AgentIdleTimeout);
                 if (data.AsSpan().SequenceEqual("[DONE]"u8))
                 {
@@ -118,10 +124,15 @@ internal sealed partial class AgentInvoker(
         finally
         {
             await DrainAsync(appends);
+            appendSpan?.SetTag("hangar.chunks", builder.ChunkCount).Dispose();
         }
     }
 
-    private HttpRequestMessage BuildRequest(RunLease lease, StepContext step)
+    /// <summary>
+    /// The request Blink sends, plus <c>traceparent</c> naming the step's span, so an agent that continues incoming
+    /// traces reports its spans as children of the step. The agents' HttpClient adds no trace headers of its own.
+    /// </summary>
+    private HttpRequestMessage BuildRequest(RunLease lease, StepContext step, Activity? activity)
     {
         var body = new ArrayBufferWriter<byte>(4096);
         ChatRequestBody.Write(body, lease.ChatId.ToString(), step.History);
@@ -145,6 +156,15 @@ internal sealed partial class AgentInvoker(
         request.Headers.Add(BlinkHeaders.RunId, lease.RunId.ToString());
         request.Headers.Add(BlinkHeaders.StepId, step.StepId.ToString());
         request.Headers.Add(BlinkHeaders.ChatId, lease.ChatId.ToString());
+        if (activity?.Id is { } traceparent)
+        {
+            request.Headers.Add("traceparent", traceparent);
+            if (activity.TraceStateString is { } state)
+            {
+                request.Headers.Add("tracestate", state);
+            }
+        }
+
         return request;
     }
 

@@ -2,9 +2,10 @@ using System.Text.Json;
 
 namespace Hangar.ApiService.Runs;
 
+/// <summary>A run. <see cref="TraceId"/> is the W3C trace of its spans, Hangar's and (through <c>traceparent</c>) the agent's.</summary>
 public sealed record Run(
     Guid Id, Guid ChatId, int Number, string Status, string? Error, int StepCount, JsonElement? Usage,
-    DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt)
+    DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt, string? TraceId)
 {
     public double? DurationMs => StartedAt is { } start && CompletedAt is { } end ? (end - start).TotalMilliseconds : null;
 }

@@ -31,12 +31,16 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
                 order by c.created_at
                 for update skip locked
                 limit 1)
-            returning r.id, r.chat_id, r.organization_id, (select agent_id from chats where id = r.chat_id), r.lease_epoch
+            returning r.id, r.chat_id, r.organization_id, (select agent_id from chats where id = r.chat_id), r.lease_epoch,
+                      r.trace_id, r.parent_span_id
             """).With("owner", owner).With("lease", _lease);
         try
         {
             await using var reader = await command.ExecuteReaderAsync(ct);
-            return await reader.ReadAsync(ct) ? new RunLease(reader.GetGuid(0), reader.GetGuid(1), reader.GetGuid(2), reader.GetGuid(3), reader.GetInt64(4)) : null;
+            return await reader.ReadAsync(ct)
+                ? new RunLease(reader.GetGuid(0), reader.GetGuid(1), reader.GetGuid(2), reader.GetGuid(3), reader.GetInt64(4),
+                    RunTracing.ParentOf(reader.GetStringOrNull(5), reader.GetStringOrNull(6)))
+                : null;
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -185,10 +189,7 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
             return null;
         }
 
-        var run = ChatStore.ReadRun(reader);
-        var chat = new Chat(reader.GetGuid(10), reader.GetGuid(11), reader.GetGuid(12), reader.GetStringOrNull(13), reader.GetString(14),
-            reader.GetStringOrNull(15), reader.GetTime(16), reader.GetTime(17));
-        return (run, chat);
+        return (ChatStore.ReadRun(reader), ChatStore.ReadChat(reader, ChatStore.RunColumnCount));
     }
 
     /// <summary>Gives the run back at once (graceful shutdown), so another replica continues without waiting for the lease to lapse.</summary>

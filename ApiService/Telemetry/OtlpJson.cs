@@ -253,7 +253,7 @@ internal static class OtlpJson
     private static long ToInt64(JsonElement value, string name) => value.ValueKind switch
     {
         JsonValueKind.Number when value.TryGetInt64(out var n) => n,
-        JsonValueKind.String when long.TryParse(value.GetString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) => n,
+        JsonValueKind.String when long.TryParse(value.GetString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) => n,
         JsonValueKind.String when ulong.TryParse(value.GetString(), NumberStyles.None, CultureInfo.InvariantCulture, out var u) => (long)u,
         _ => throw new OtlpFormatException($"'{name}' must be an integer (a number or a decimal string)."),
     };

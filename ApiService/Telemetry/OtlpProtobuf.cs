@@ -406,5 +406,4 @@ internal static class OtlpProtobuf
             ? Convert.ToHexStringLower(bytes)
             : throw new OtlpFormatException($"'{field}' is {bytes.Length} bytes; it must be {length}.");
     }
-
 }

@@ -1,3 +1,5 @@
+using Hangar.ApiService.Auth;
+
 namespace Hangar.ApiService.Telemetry;
 
 /// <summary>
@@ -9,6 +11,9 @@ internal sealed record OtlpContext(string? ResourceJson, string? ServiceName, st
 internal sealed record SpanRecord(
     OtlpContext Context, string TraceId, string SpanId, string? ParentSpanId, string Name, int Kind, long StartUnixNano, long EndUnixNano,
     int StatusCode, string? StatusMessage, string? AttributesJson, string? EventsJson, Guid? ChatId, Guid? RunId, Guid? StepId);
+
+/// <summary>A span and the agent, deployment and invocation it is filed under.</summary>
+internal readonly record struct FiledSpan(AgentCaller Caller, SpanRecord Span);
 
 internal sealed record LogRecord(
     OtlpContext Context, long TimeUnixNano, long ObservedUnixNano, int SeverityNumber, string? SeverityText, string? Body,

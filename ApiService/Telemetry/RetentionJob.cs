@@ -10,7 +10,7 @@ namespace Hangar.ApiService.Telemetry;
 /// </summary>
 internal sealed partial class RetentionJob(NpgsqlDataSource db, IOptions<TelemetryOptions> options, ILogger<RetentionJob> logger) : BackgroundService
 {
-    private const long LockKey = 1114599285;
+    internal const long LockKey = 1114599285;
     private const int BatchSize = 10_000;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -143,22 +143,29 @@ public static class TelemetryApi
             order by start_time limit {MaxTreeSpans}
             """).With("trace", traceId.ToLowerInvariant()).With("agent", agentId).With("org", user.GetOrganizationId());
         var spans = await ReadSpansAsync(command, ct);
-        return spans.Count == 0 ? TypedResults.NotFound() : TypedResults.Ok(Tree(spans));
+        return spans.Count == 0 ? TypedResults.NotFound() : TypedResults.Ok(Tree(Roots(spans)));
     }
 
-    /// <summary>Every span of the traces the agent reported for the run (spans filed under it by <c>blink.run_id</c> or the invocation token).</summary>
+    /// <summary>
+    /// The run's trace: Hangar's spans (the send that created the run, each step's agent call and stream appends) and
+    /// every span of the traces the agent reported for the run (filed under it by <c>blink.run_id</c> or the
+    /// invocation token, or carrying the run's trace id because the agent continued the <c>traceparent</c> it got).
+    /// </summary>
     internal static Task<IResult> GetRunTrace(Guid chatId, Guid runId, ClaimsPrincipal user, NpgsqlDataSource db, CancellationToken ct) =>
         TraceOfAsync(db, user, chatId, runId, null, ct);
 
+    /// <summary>The part of the run's trace filed under the step, each such span with everything below it.</summary>
     internal static Task<IResult> GetStepTrace(Guid chatId, Guid runId, Guid stepId, ClaimsPrincipal user, NpgsqlDataSource db, CancellationToken ct) =>
         TraceOfAsync(db, user, chatId, runId, stepId, ct);
 
     private static async Task<IResult> TraceOfAsync(NpgsqlDataSource db, ClaimsPrincipal user, Guid chatId, Guid runId, Guid? stepId, CancellationToken ct)
     {
         await using var command = db.CreateCommand($"""
-            with run as (select id from runs where id = @run and chat_id = @chat and organization_id = @org),
+            with run as (select id, trace_id from runs where id = @run and chat_id = @chat and organization_id = @org),
             traces as (
-                select distinct trace_id from agent_spans where organization_id = @org and run_id = (select id from run) and (@step::uuid is null or step_id = @step))
+                select trace_id from run where trace_id is not null
+                union
+                select trace_id from agent_spans where organization_id = @org and run_id = (select id from run) and (@step::uuid is null or step_id = @step))
             select {SpanColumns} from agent_spans
             where organization_id = @org and trace_id in (select trace_id from traces)
             order by start_time limit {MaxTreeSpans}
@@ -174,10 +181,12 @@ public static class TelemetryApi
             }
         }
 
-        return TypedResults.Ok(Tree(spans));
+        var roots = Roots(spans);
+        return TypedResults.Ok(Tree(stepId is { } step ? SubtreesOf(roots, step) : roots));
     }
 
-    private static TraceTree Tree(List<SpanEntry> spans)
+    /// <summary>Spans linked to their parents; the roots are spans whose parent is not among them.</summary>
+    private static List<SpanNode> Roots(List<SpanEntry> spans)
     {
         var nodes = spans.ToDictionary(s => (s.TraceId, s.SpanId), s => new SpanNode(s, []));
         var roots = new List<SpanNode>();
@@ -193,7 +202,48 @@ public static class TelemetryApi
             }
         }
 
-        return new TraceTree([.. spans.Select(s => s.TraceId).Distinct()], spans.Count, roots);
+        return roots;
+    }
+
+    /// <summary>The highest spans filed under the step, each with its whole subtree.</summary>
+    private static List<SpanNode> SubtreesOf(List<SpanNode> roots, Guid stepId)
+    {
+        var found = new List<SpanNode>();
+        var pending = new Stack<SpanNode>(Enumerable.Reverse(roots));
+        while (pending.TryPop(out var node))
+        {
+            if (node.Span.StepId == stepId)
+            {
+                found.Add(node);
+                continue;
+            }
+
+            for (var i = node.Children.Count - 1; i >= 0; i--)
+            {
+                pending.Push(node.Children[i]);
+            }
+        }
+
+        return found;
+    }
+
+    private static TraceTree Tree(List<SpanNode> roots)
+    {
+        var traceIds = new List<string>();
+        var count = 0;
+        var pending = new Stack<SpanNode>(Enumerable.Reverse(roots));
+        while (pending.TryPop(out var node))
+        {
+            count++;
+            if (!traceIds.Contains(node.Span.TraceId))
+            {
+                traceIds.Add(node.Span.TraceId);
+            }
+
+            node.Children.ForEach(pending.Push);
+        }
+
+        return new TraceTree(traceIds, count, roots);
     }
 
     private static async Task<List<SpanEntry>> ReadSpansAsync(NpgsqlCommand command, CancellationToken ct)

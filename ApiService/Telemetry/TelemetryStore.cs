@@ -10,7 +10,11 @@ namespace Hangar.ApiService.Telemetry;
 /// </summary>
 internal sealed class TelemetryStore(NpgsqlDataSource db)
 {
-    public async Task WriteSpansAsync(AgentCaller caller, List<SpanRecord> spans, CancellationToken ct)
+    public Task WriteSpansAsync(AgentCaller caller, List<SpanRecord> spans, CancellationToken ct) =>
+        WriteSpansAsync(spans.ConvertAll(s => new FiledSpan(caller, s)), ct);
+
+    /// <summary>Spans of any number of agents, each filed under its own caller.</summary>
+    public async Task WriteSpansAsync(IReadOnlyList<FiledSpan> spans, CancellationToken ct)
     {
         if (spans.Count == 0)
         {
@@ -24,7 +28,7 @@ internal sealed class TelemetryStore(NpgsqlDataSource db)
             from stdin (format binary)
             """, ct))
         {
-            foreach (var s in spans)
+            foreach (var (caller, s) in spans)
             {
                 await copy.StartRowAsync(ct);
                 await WriteCallerAsync(copy, caller, ct);

@@ -58,20 +58,27 @@ public sealed class BlinkSdkCompatibilityTests(HangarStack stack, BlinkSdkAgent 
         var sideMessages = await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{sideChat}/messages", Ct);
         Assert.Equal("noted forty-two", sideMessages!.Single()!["parts"]![0]!["text"]!.ToString());
 
-        // The SDK exports its spans when asked to flush; they reach the trace API filed under the run.
+        // The SDK exports its spans when asked to flush; they reach the run's trace next to Hangar's, filed under the run.
         using var http = new HttpClient();
         (await http.PostAsync(agent.Url + "/_agent/flush-otel", null, Ct)).EnsureSuccessStatusCode();
         var runId = send["run"]!["id"]!.ToString();
-        var tree = await HangarStack.WaitForAsync(async () =>
+        var traced = await HangarStack.WaitForAsync(async () =>
         {
             var t = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/chats/{chatId}/runs/{runId}/trace", Ct);
-            return t!["span_count"]!.GetValue<int>() > 0 ? t : null;
+            var all = Spans(t!["roots"]!.AsArray()).ToList();
+            return all.Any(s => s["name"]!.ToString() == "POST /_agent/chat") ? all : null;
         });
+        Assert.Contains(traced, s => s["name"]!.ToString() == "agent.chat" && s["service_name"]!.ToString() == "Hangar.ApiService");
+        var sdkSpan = traced.First(s => s["name"]!.ToString() == "POST /_agent/chat");
+        Assert.Equal(runId, sdkSpan["run_id"]!.ToString());
         var spans = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}/spans?attr=url.path=/kv/last-value", Ct);
         Assert.NotEmpty(spans!["items"]!.AsArray());
         Assert.All(spans["items"]!.AsArray(), s => Assert.Equal(runId, s!["run_id"]!.ToString()));
-        Assert.NotEmpty(tree["roots"]!.AsArray());
     }
+
+    /// <summary>Every span of a trace tree, parents before children.</summary>
+    private static IEnumerable<JsonNode> Spans(JsonArray nodes) =>
+        nodes.SelectMany(n => Spans(n!["children"]!.AsArray()).Prepend(n["span"]!));
 
     private sealed record Step(RecordingProxy.RecordedCall Call, JsonObject Folded, JsonObject Stored);
 
