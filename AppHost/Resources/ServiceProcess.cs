@@ -10,12 +10,7 @@ public static class ServiceProcess
 
     public static ChildProcess Start(string project, int port, IReadOnlyDictionary<string, string> environment, Action<string, string>? echo = null, string? name = null)
     {
-        var dll = Path.Combine(RepositoryRoot, project, "bin", Configuration, "net10.0", project + ".dll");
-        if (!File.Exists(dll))
-        {
-            throw new FileNotFoundException($"{project} is not built: {dll} is missing. Run `dotnet build` first.", dll);
-        }
-
+        var dll = BuildOutput(project);
         var startInfo = new ProcessStartInfo("dotnet") { ArgumentList = { dll }, WorkingDirectory = Path.GetDirectoryName(dll)! };
         startInfo.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
         startInfo.Environment["DOTNET_ENVIRONMENT"] = "Production";
@@ -27,6 +22,13 @@ public static class ServiceProcess
         }
 
         return ChildProcess.Start(name ?? project, startInfo, echo);
+    }
+
+    /// <summary>The built assembly of a project in the repository (named after the project unless <paramref name="assembly"/> says otherwise).</summary>
+    public static string BuildOutput(string project, string? assembly = null)
+    {
+        var dll = Path.Combine(RepositoryRoot, project, "bin", Configuration, "net10.0", (assembly ?? project) + ".dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException($"{project} is not built: {dll} is missing. Run `dotnet build` first.", dll);
     }
 
     /// <summary>Debug or Release: whatever this assembly was built as, so tests run the services they were built with.</summary>

@@ -6,57 +6,34 @@ namespace ApiService.Tests;
 
 /// <summary>
 /// The recorded echo agent (tests/agents/blink-echo/echo-agent.mjs), written with the real <c>blink</c> npm SDK and the
-/// AI SDK's mock model, run with Node on a loopback port behind a <see cref="RecordingProxy"/>; and the AI SDK's own
-/// fold of a UI message stream.
+/// AI SDK's mock model, run by the real runtime wrapper (WrapperImage) as a deployment would run it, behind a
+/// <see cref="RecordingProxy"/>; and the AI SDK's own fold of a UI message stream. The wrapper holds the token of the
+/// deployment <see cref="AgentId"/>; calls the agent makes during a step go up with that step's invocation token.
 /// </summary>
-public sealed class BlinkSdkAgent : IAsyncLifetime
+public sealed class BlinkSdkAgent(HangarStack stack) : IAsyncLifetime
 {
     private static readonly string Directory = Path.Combine(ServiceProcess.RepositoryRoot, "tests", "agents", "blink-echo");
 
-    private ChildProcess? _node;
+    private WrapperProcess? _wrapper;
 
-    /// <summary>Forwards to the agent and records every call: point Hangar at <c>Proxy.Url</c>.</summary>
+    /// <summary>Forwards to the wrapper and records every call: point Hangar at <c>Proxy.Url</c>.</summary>
     public RecordingProxy? Proxy { get; private set; }
 
     public string Url => Proxy!.Url;
 
-    /// <summary>The agent's <c>BLINK_API_URL</c>: a stand-in for the wrapper's internal API.</summary>
-    public WrapperShim? Shim { get; private set; }
+    /// <summary>The agent whose deployment (at <see cref="Url"/>) the wrapper's token belongs to.</summary>
+    public Guid AgentId { get; private set; }
 
     public async ValueTask InitializeAsync()
     {
         EnsureInstalled();
-        Shim = await WrapperShim.StartAsync();
         var port = FreePort.Next();
         var url = $"http://127.0.0.1:{port}";
-        var startInfo = new ProcessStartInfo("node") { ArgumentList = { "echo-agent.mjs" }, WorkingDirectory = Directory };
-        startInfo.Environment["HOST"] = "127.0.0.1";
-        startInfo.Environment["PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        startInfo.Environment["BLINK_API_URL"] = Shim.Url;
-        var node = _node = ChildProcess.Start("blink-echo", startInfo);
         Proxy = await RecordingProxy.StartAsync(url);
-        using var client = new HttpClient();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            try
-            {
-                if ((await client.GetAsync(url + "/_agent/health")).IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline && !node.HasExited)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline || node.HasExited)
-            {
-                throw new InvalidOperationException("The blink echo agent did not start:\n" + node.RecentOutput());
-            }
-
-            await Task.Delay(100);
-        }
+        var (agentId, _, token) = await stack.DeployAgentAsync(url: Proxy.Url);
+        AgentId = agentId;
+        _wrapper = WrapperProcess.Start("blink-echo", Path.Combine(Directory, "echo-agent.mjs"), port, stack.ApiUrls[1], token);
+        await _wrapper.WaitHealthyAsync();
     }
 
     /// <summary>The UIMessage that the AI SDK's <c>readUIMessageStream</c> builds from an agent's SSE response body.</summary>
@@ -92,14 +69,9 @@ public sealed class BlinkSdkAgent : IAsyncLifetime
             await Proxy.DisposeAsync();
         }
 
-        if (_node is not null)
+        if (_wrapper is not null)
         {
-            await _node.DisposeAsync();
-        }
-
-        if (Shim is not null)
-        {
-            await Shim.DisposeAsync();
+            await _wrapper.DisposeAsync();
         }
     }
 

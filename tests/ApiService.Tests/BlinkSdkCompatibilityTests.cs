@@ -44,9 +44,7 @@ public sealed class BlinkSdkCompatibilityTests(HangarStack stack, BlinkSdkAgent 
     [Fact]
     public async Task KvTurn_TheSdksStorageChatAndTraceCalls_WorkAgainstHangar()
     {
-        var (agentId, _, token) = await stack.DeployAgentAsync(url: agent.Url);
-        agent.Shim!.Upstream = stack.ApiUrls[1];
-        agent.Shim.Token = token;
+        var agentId = agent.AgentId;
         var (chatId, send) = await stack.StartChatAsync("kv: forty-two", agentId);
         var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
         Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);

@@ -30,6 +30,12 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
 
     public HttpClient Api { get; private set; } = null!;
 
+    /// <summary>
+    /// With <c>HANGAR_TEST_LOG=&lt;file&gt;</c>, appends the console output of the processes tests start to that file,
+    /// each line prefixed with its process's name.
+    /// </summary>
+    public static Action<string, string>? Echo { get; } = EchoTo(Environment.GetEnvironmentVariable("HANGAR_TEST_LOG"));
+
     public async ValueTask InitializeAsync()
     {
         var agent = TestAgent.StartAsync();
@@ -53,11 +59,7 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
             },
         };
 
-        // HANGAR_TEST_LOG=<file> appends the services' console output to that file, each line prefixed with its service.
-        var log = Environment.GetEnvironmentVariable("HANGAR_TEST_LOG");
-        var gate = new Lock();
-        Action<string, string>? echo = string.IsNullOrEmpty(log) ? null : (name, line) => { lock (gate) { File.AppendAllText(log, $"[{name}] {line}\n"); } };
-        App = await HangarApp.StartAsync(options, echo);
+        App = await HangarApp.StartAsync(options, Echo);
         Agent = await agent;
         Api = Client(App.ApiUrls[0], ApiKey);
     }
@@ -68,6 +70,23 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
         await Agent.DisposeAsync();
         await Otlp.DisposeAsync();
         Api.Dispose();
+    }
+
+    private static Action<string, string>? EchoTo(string? log)
+    {
+        if (string.IsNullOrEmpty(log))
+        {
+            return null;
+        }
+
+        var gate = new Lock();
+        return (name, line) =>
+        {
+            lock (gate)
+            {
+                File.AppendAllText(log, $"[{name}] {line}\n");
+            }
+        };
     }
 
     public static HttpClient Client(string baseUrl, string? apiKey)

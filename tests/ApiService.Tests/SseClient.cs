@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json.Nodes;
 
@@ -21,24 +22,37 @@ public static class SseClient
 
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
         response.EnsureSuccessStatusCode();
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token), Encoding.UTF8);
         var events = new List<SseEvent>();
-        string? id = null, type = null;
+        await foreach (var e in ReadEventsAsync(await response.Content.ReadAsStreamAsync(cts.Token), cts.Token))
+        {
+            events.Add(e);
+            if (last(e))
+            {
+                return events;
+            }
+        }
+
+        throw new InvalidOperationException("The stream ended before the expected event. Got: " + string.Join(", ", events.Select(e => e.Type)));
+    }
+
+    /// <summary>
+    /// Every event of an SSE body as it arrives. Events without <c>id:</c> or <c>event:</c> lines (an agent's UI message
+    /// stream) have empty ones; data that is not a JSON object (<c>[DONE]</c>) has an empty <see cref="SseEvent.Data"/>.
+    /// </summary>
+    public static async IAsyncEnumerable<SseEvent> ReadEventsAsync(Stream body, [EnumeratorCancellation] CancellationToken ct)
+    {
+        using var reader = new StreamReader(body, Encoding.UTF8);
+        string id = "", type = "";
         var data = new StringBuilder();
-        while (await reader.ReadLineAsync(cts.Token) is { } line)
+        while (await reader.ReadLineAsync(ct) is { } line)
         {
             if (line.Length == 0)
             {
                 if (data.Length > 0)
                 {
                     var raw = data.ToString();
-                    var e = new SseEvent(id!, type!, JsonNode.Parse(raw)!.AsObject(), raw);
-                    events.Add(e);
+                    yield return new SseEvent(id, type, raw.StartsWith('{') ? JsonNode.Parse(raw)!.AsObject() : [], raw);
                     data.Clear();
-                    if (last(e))
-                    {
-                        return events;
-                    }
                 }
 
                 continue;
@@ -57,8 +71,6 @@ public static class SseClient
                 data.Append(line[6..]);
             }
         }
-
-        throw new InvalidOperationException("The stream ended before the expected event. Got: " + string.Join(", ", events.Select(e => e.Type)));
     }
 
     /// <summary>True for the event that ends a run: <c>run.updated</c> with a final status.</summary>
