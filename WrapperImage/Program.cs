@@ -34,8 +34,8 @@ var proxy = new AgentProxy(options, tokens);
 var app = builder.Build();
 new InternalApi(upstream, options.DeploymentToken, tokens).Map(app, $"*:{options.InternalApiPort}");
 app.MapFallback(proxy.ForwardAsync).RequireHost($"*:{options.Port}");
-await app.StartAsync();
 
+// The agent starts while the server does: both take a moment, and the agent only calls back once it serves requests.
 var shipping = logs.RunAsync();
 AgentProcess agent;
 try
@@ -50,6 +50,8 @@ catch (WrapperConfigurationException ex)
     await shipping;
     return 2;
 }
+
+await app.StartAsync();
 
 // SIGTERM (docker stop) and SIGINT go to the agent; the wrapper ends when the agent does, or kills it after the timeout.
 using var stopping = new CancellationTokenSource();

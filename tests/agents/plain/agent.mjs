@@ -1,5 +1,5 @@
 // A Blink-protocol agent with no dependencies, for testing what runs it (the wrapper, the Deployer's runtimes).
-// /_agent/chat streams "tick N" text deltas TICK_MS apart; AGENT_MODE=crash exits at start with code 3 after
+// /_agent/chat streams "tick N" text deltas TICK_MS apart (0: as fast as it can); AGENT_MODE=crash exits at start with code 3 after
 // printing to stderr. Every start prints one line to stdout and one to stderr.
 import http from "node:http";
 
@@ -26,7 +26,7 @@ const server = http.createServer(async (req, res) => {
     send({ type: "text-start", id: "t" });
     for (let i = 0; i < ticks; i++) {
       send({ type: "text-delta", id: "t", delta: `tick ${i} at ${Date.now()}\n` });
-      await new Promise((resolve) => setTimeout(resolve, tickMs));
+      if (tickMs > 0) await new Promise((resolve) => setTimeout(resolve, tickMs));
     }
     send({ type: "text-end", id: "t" });
     send({ type: "finish" });
