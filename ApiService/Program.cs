@@ -21,6 +21,7 @@ app.MapDefaultEndpoints();
 app.MapOpenApi("/api/openapi.json");
 app.MapAgentsApi();
 app.MapDeploymentTokensApi();
+app.MapAgentEnvironmentApi();
 app.MapAgentMeApi();
 app.MapOtlpIngest();
 app.MapTelemetryApi();

@@ -33,7 +33,6 @@ internal static class DbReaderExtensions
         return command;
     }
 
-    /// <summary>Binds raw JSON text to a json parameter; the text is kept as it is (jsonb columns convert it on insert).</summary>
     /// <summary>A jsonb parameter (for containment filters); null is SQL null.</summary>
     public static NpgsqlCommand WithJsonb(this NpgsqlCommand command, string name, string? json)
     {
@@ -41,6 +40,7 @@ internal static class DbReaderExtensions
         return command;
     }
 
+    /// <summary>Binds raw JSON text to a json parameter; the text is kept as it is (jsonb columns convert it on insert).</summary>
     public static NpgsqlCommand WithJson(this NpgsqlCommand command, string name, string? json)
     {
         command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Json) { Value = (object?)json ?? DBNull.Value });

@@ -31,6 +31,7 @@ public static class ApiServiceExtensions
             ?? throw new InvalidOperationException("ConnectionStrings:postgres is not set (environment: ConnectionStrings__postgres=Host=…;Database=…).");
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
         services.AddSingleton(sp => TokenSigner.FromBase64(sp.GetRequiredService<IOptions<HangarOptions>>().Value.SigningKey, "Hangar:SigningKey"));
+        services.AddSingleton(sp => SecretBox.FromBase64(sp.GetRequiredService<IOptions<HangarOptions>>().Value.SigningKey!));
 
         // Hosted services start in this order, all before the server takes requests.
         services.AddSingleton<Migrator>();
