@@ -19,7 +19,7 @@ internal sealed class InternalApi(HttpClient upstream, string deploymentToken, I
         api.MapGet("/kv", c => ForwardAsync(c, HttpMethod.Get, "api/agents/me/storage" + c.Request.QueryString, null));
         api.MapGet("/kv/{key}", GetValueAsync);
         api.MapPost("/kv/{key}", SetValueAsync);
-        api.MapDelete("/kv/{key}", c => ForwardAsync(c, HttpMethod.Delete, "api/agents/me/storage/" + Uri.EscapeDataString(RawTail(c, "/kv/")), null));
+        api.MapDelete("/kv/{key}", c => ForwardAsync(c, HttpMethod.Delete, StoragePath(c), null));
         api.MapPost("/chat/{key}", UpsertChatAsync);
         api.MapGet("/chat/{id}", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Get, $"api/agents/me/chats/{Uri.EscapeDataString(id)}", null));
         api.MapDelete("/chat/{id}", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Delete, $"api/agents/me/chats/{Uri.EscapeDataString(id)}", null));
@@ -35,7 +35,7 @@ internal sealed class InternalApi(HttpClient upstream, string deploymentToken, I
     /// <summary><c>{"value": …}</c> from the raw stored value; an absent key has no value.</summary>
     private async Task GetValueAsync(HttpContext context)
     {
-        using var response = await SendAsync(context, HttpMethod.Get, "api/agents/me/storage/" + Uri.EscapeDataString(RawTail(context, "/kv/")), null);
+        using var response = await SendAsync(context, HttpMethod.Get, StoragePath(context), null);
         if (!response.IsSuccessStatusCode && response.StatusCode != System.Net.HttpStatusCode.NotFound)
         {
             await CopyAsync(context, response);
@@ -57,7 +57,7 @@ internal sealed class InternalApi(HttpClient upstream, string deploymentToken, I
         }
 
         var ttl = body["ttl"] is JsonValue t && t.TryGetValue<double>(out var seconds) ? $"?ttl={(long)Math.Ceiling(seconds)}" : "";
-        await ForwardAsync(context, HttpMethod.Put, "api/agents/me/storage/" + Uri.EscapeDataString(RawTail(context, "/kv/")) + ttl,
+        await ForwardAsync(context, HttpMethod.Put, StoragePath(context) + ttl,
             new StringContent(text, Encoding.UTF8, "text/plain"));
     }
 
@@ -176,6 +176,9 @@ internal sealed class InternalApi(HttpClient upstream, string deploymentToken, I
         context.Response.StatusCode = StatusCodes.Status400BadRequest;
         return context.Response.WriteAsync(problem, context.RequestAborted);
     }
+
+    /// <summary>The upstream path of the key in <c>/kv/{key}</c>.</summary>
+    private static string StoragePath(HttpContext context) => "api/agents/me/storage/" + Uri.EscapeDataString(RawTail(context, "/kv/"));
 
     /// <summary>The rest of the path after <paramref name="prefix"/>, decoded from the raw target so that <c>%2F</c> stays part of a key.</summary>
     private static string RawTail(HttpContext context, string prefix)

@@ -48,6 +48,34 @@ internal sealed class AttributeWriter
         Count++;
     }
 
+    /// <summary>
+    /// Writes one attribute to <paramref name="json"/>: its key (counted and remembered by <paramref name="remember"/>
+    /// when it collects the record's attributes), then its value by <paramref name="writeValue"/>, which returns the
+    /// value's text when it is a string.
+    /// </summary>
+    public static void Write<TValue>(Utf8JsonWriter json, AttributeWriter? remember, string? key, TValue value, Func<TValue, Utf8JsonWriter, string?> writeValue)
+        where TValue : allows ref struct
+    {
+        if (key is null)
+        {
+            throw new OtlpFormatException("An attribute has no key.");
+        }
+
+        if (remember is null)
+        {
+            json.WritePropertyName(key);
+        }
+        else
+        {
+            remember.Key(key);
+        }
+
+        if (writeValue(value, json) is { } text)
+        {
+            remember?.Remember(key, text);
+        }
+    }
+
     /// <summary>Call with a string attribute's value after <see cref="Key"/>.</summary>
     public void Remember(string key, string value)
     {

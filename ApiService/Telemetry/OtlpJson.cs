@@ -160,26 +160,8 @@ internal static class OtlpJson
     {
         foreach (var kv in Array(owner, "attributes"))
         {
-            var key = kv.ValueKind == JsonValueKind.Object ? String(kv, "key") : null;
-            if (key is null)
-            {
-                throw new OtlpFormatException("An attribute has no key.");
-            }
-
-            if (remember is null)
-            {
-                json.WritePropertyName(key);
-            }
-            else
-            {
-                remember.Key(key);
-            }
-
-            var text = kv.TryGetProperty("value", out var value) ? WriteAnyValue(value, json) : WriteNull(json);
-            if (text is not null)
-            {
-                remember?.Remember(key, text);
-            }
+            AttributeWriter.Write(json, remember, kv.ValueKind == JsonValueKind.Object ? String(kv, "key") : null, kv,
+                static (kv, json) => kv.TryGetProperty("value", out var value) ? WriteAnyValue(value, json) : WriteNull(json));
         }
     }
 

@@ -313,25 +313,7 @@ internal static class OtlpProtobuf
             }
         }
 
-        if (key is null)
-        {
-            throw new OtlpFormatException("An attribute has no key.");
-        }
-
-        if (remember is null)
-        {
-            json.WritePropertyName(key);
-        }
-        else
-        {
-            remember.Key(key);
-        }
-
-        var text = WriteAnyValue(value, json);
-        if (text is not null)
-        {
-            remember?.Remember(key, text);
-        }
+        AttributeWriter.Write(json, remember, key, value, WriteAnyValue);
     }
 
     /// <summary>Writes an AnyValue as JSON; returns its text when it is a string.</summary>

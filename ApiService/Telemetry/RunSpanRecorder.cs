@@ -91,7 +91,7 @@ internal sealed partial class RunSpanRecorder(TelemetryStore store, ILogger<RunS
     }
 
     /// <summary>The span as OTLP would carry it, filed by its <c>hangar.*</c> tags; null for spans of no agent.</summary>
-    internal static FiledSpan? ToFiledSpan(Activity activity)
+    private static FiledSpan? ToFiledSpan(Activity activity)
     {
         if (Id(activity, RunTracing.OrganizationTag) is not { } organizationId || Id(activity, RunTracing.AgentTag) is not { } agentId)
         {
