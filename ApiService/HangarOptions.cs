@@ -56,3 +56,21 @@ public sealed class RunOptions
     /// <summary>How long an invocation token is valid. Default 1 hour.</summary>
     public TimeSpan InvocationTokenLifetime { get; set; } = TimeSpan.FromHours(1);
 }
+
+/// <summary>Deployment settings, section <c>Hangar:Deployments</c>.</summary>
+public sealed class DeploymentOptions
+{
+    public const string Section = "Hangar:Deployments";
+
+    /// <summary>The runtime of an uploaded bundle that names none: <c>docker</c> or <c>process</c>. Default docker.</summary>
+    public string DefaultRuntime { get; set; } = "docker";
+
+    /// <summary>Largest accepted upload (the archive as sent). Default 64 MiB.</summary>
+    public long MaxUploadBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Largest bundle once unpacked. Default 256 MiB.</summary>
+    public long MaxUnpackedBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Most files in one bundle. Default 10,000.</summary>
+    public int MaxFiles { get; set; } = 10_000;
+}

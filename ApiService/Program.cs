@@ -1,6 +1,7 @@
 using Hangar.ApiService.AgentApi;
 using Hangar.ApiService.Agents;
 using Hangar.ApiService.Chats;
+using Hangar.ApiService.Deployments;
 using Hangar.ApiService.Extensions;
 using Hangar.ApiService.Runs;
 using Hangar.ApiService.Telemetry;
@@ -20,6 +21,7 @@ app.UseAuthorization();
 app.MapDefaultEndpoints();
 app.MapOpenApi("/api/openapi.json");
 app.MapAgentsApi();
+app.MapDeploymentsApi();
 app.MapDeploymentTokensApi();
 app.MapAgentEnvironmentApi();
 app.MapAgentMeApi();

@@ -95,9 +95,24 @@ public static partial class AgentEnvironmentApi
         return await command.ExecuteNonQueryAsync(ct) == 1 ? TypedResults.NoContent() : TypedResults.NotFound();
     }
 
-    private static Validation Validate(string name) => new Validation()
-        .Require(name.Length <= 256 && NamePattern().IsMatch(name), "name", "Must be a POSIX environment variable name: letters, digits and '_', not starting with a digit, at most 256 characters.")
-        .Require(!ReservedNames.Contains(name) && !name.StartsWith("HANGAR_", StringComparison.Ordinal), "name", $"'{name}' is set by Hangar for every deployment and cannot be overridden.");
+    private static Validation Validate(string name)
+    {
+        var validation = new Validation();
+        if (NameProblem(name) is { } problem)
+        {
+            validation.Add("name", problem);
+        }
+
+        return validation;
+    }
+
+    /// <summary>What is wrong with a variable's name, or null: names must be POSIX names, and not ones Hangar sets itself.</summary>
+    internal static string? NameProblem(string name) =>
+        name.Length > 256 || !NamePattern().IsMatch(name)
+            ? "Must be a POSIX environment variable name: letters, digits and '_', not starting with a digit, at most 256 characters."
+            : ReservedNames.Contains(name) || name.StartsWith("HANGAR_", StringComparison.Ordinal)
+                ? $"'{name}' is set by Hangar for every deployment and cannot be overridden."
+                : null;
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex NamePattern();

@@ -10,7 +10,6 @@ namespace Hangar.ApiService.Agents;
 public static class AgentsApi
 {
     private const string AgentColumns = "id, organization_id, name, description, active_deployment_id, created_at, updated_at";
-    private const string DeploymentColumns = "id, agent_id, number, runtime, target, status, url, error, created_at, updated_at";
 
     public static RouteGroupBuilder MapAgentsApi(this IEndpointRouteBuilder app)
     {
@@ -20,9 +19,6 @@ public static class AgentsApi
         api.MapGet("/{agentId:guid}", GetAgent);
         api.MapPatch("/{agentId:guid}", UpdateAgent);
         api.MapDelete("/{agentId:guid}", DeleteAgent);
-        api.MapPost("/{agentId:guid}/deployments", CreateDeployment);
-        api.MapGet("/{agentId:guid}/deployments", ListDeployments);
-        api.MapGet("/{agentId:guid}/deployments/{deploymentId:guid}", GetDeployment);
         return api;
     }
 
@@ -72,13 +68,13 @@ public static class AgentsApi
             return TypedResults.ValidationProblem(validation.Errors);
         }
 
-        // The active deployment must be one of this agent's own.
+        // The active deployment must be one of this agent's own, and running: a stopped one is brought back by redeploying it.
         await using var command = db.CreateCommand($"""
             update agents set
                 name = coalesce(@name, name),
                 description = coalesce(@description, description),
                 active_deployment_id = case when @deployment::uuid is null then active_deployment_id
-                    else (select d.id from deployments d where d.id = @deployment and d.agent_id = agents.id) end,
+                    else (select d.id from deployments d where d.id = @deployment and d.agent_id = agents.id and d.status = 'running') end,
                 updated_at = now()
             where id = @id and organization_id = @org
             returning {AgentColumns}
@@ -90,7 +86,7 @@ public static class AgentsApi
             var agent = await ReadAgentAsync(command, ct);
             if (agent is not null && request.ActiveDeploymentId is { } wanted && agent.ActiveDeploymentId != wanted)
             {
-                validation.Add("active_deployment_id", "No deployment of this agent has that id.");
+                validation.Add("active_deployment_id", "No running deployment of this agent has that id.");
                 return TypedResults.ValidationProblem(validation.Errors);
             }
 
@@ -107,75 +103,6 @@ public static class AgentsApi
     {
         await using var command = db.CreateCommand("delete from agents where id = @id and organization_id = @org").With("id", agentId).With("org", user.GetOrganizationId());
         return await command.ExecuteNonQueryAsync(ct) == 1 ? TypedResults.NoContent() : TypedResults.NotFound();
-    }
-
-    internal static async Task<Results<Created<Deployment>, NotFound, ValidationProblem>> CreateDeployment(
-        Guid agentId, CreateDeploymentRequest request, ClaimsPrincipal user, NpgsqlDataSource db, CancellationToken ct)
-    {
-        var runtime = request.Runtime ?? "external";
-        var target = request.Target ?? "production";
-        var validation = new Validation()
-            .Require(runtime == "external", "runtime", "Only 'external' deployments can be created so far: the agent runs at 'url'.")
-            .Require(target is "production" or "preview", "target", "Must be 'production' or 'preview'.")
-            .Require(Uri.TryCreate(request.Url, UriKind.Absolute, out var url) && url.Scheme is "http" or "https", "url", "Must be an absolute http or https URL of the running agent.");
-        if (!validation.IsValid)
-        {
-            return TypedResults.ValidationProblem(validation.Errors);
-        }
-
-        // An external deployment is live as soon as it exists; the newest production one becomes active unless told otherwise.
-        var activate = request.Activate ?? target == "production";
-        await using var command = db.CreateCommand($"""
-            with agent as (select id, organization_id from agents where id = @agent and organization_id = @org for update),
-            created as (
-                insert into deployments (id, organization_id, agent_id, number, runtime, target, status, url, environment)
-                select @id, agent.organization_id, agent.id,
-                       coalesce((select max(number) from deployments where agent_id = agent.id), 0) + 1,
-                       'external', @target, 'running', @url, @environment
-                from agent
-                returning {DeploymentColumns}),
-            activated as (
-                update agents set active_deployment_id = created.id, updated_at = now()
-                from created where agents.id = created.agent_id and @activate),
-            token as (
-                insert into deployment_tokens (id, organization_id, agent_id, deployment_id, prefix, token_hash)
-                select @tokenId, agent.organization_id, created.agent_id, created.id, @tokenPrefix, @tokenHash from created, agent)
-            select {DeploymentColumns} from created
-            """)
-            .With("agent", agentId).With("org", user.GetOrganizationId()).With("id", Guid.CreateVersion7()).With("target", target)
-            .With("url", request.Url!.TrimEnd('/')).With("activate", activate).WithJson("environment", request.Environment?.GetRawText())
-            .WithNewDeploymentToken(out var token);
-        return await ReadDeploymentAsync(command, ct) is { } deployment
-            ? TypedResults.Created($"/api/agents/{agentId}/deployments/{deployment.Id}", deployment with { Token = token })
-            : TypedResults.NotFound();
-    }
-
-    internal static async Task<Results<Ok<List<Deployment>>, NotFound>> ListDeployments(Guid agentId, ClaimsPrincipal user, NpgsqlDataSource db, CancellationToken ct)
-    {
-        await using var command = db.CreateCommand($"select {DeploymentColumns} from deployments where agent_id = @agent and organization_id = @org order by number desc")
-            .With("agent", agentId).With("org", user.GetOrganizationId());
-        var deployments = new List<Deployment>();
-        await using (var reader = await command.ExecuteReaderAsync(ct))
-        {
-            while (await reader.ReadAsync(ct))
-            {
-                deployments.Add(ReadDeployment(reader));
-            }
-        }
-
-        if (deployments.Count == 0 && !await AgentExistsAsync(db, agentId, user.GetOrganizationId(), ct))
-        {
-            return TypedResults.NotFound();
-        }
-
-        return TypedResults.Ok(deployments);
-    }
-
-    internal static async Task<Results<Ok<Deployment>, NotFound>> GetDeployment(Guid agentId, Guid deploymentId, ClaimsPrincipal user, NpgsqlDataSource db, CancellationToken ct)
-    {
-        await using var command = db.CreateCommand($"select {DeploymentColumns} from deployments where id = @id and agent_id = @agent and organization_id = @org")
-            .With("id", deploymentId).With("agent", agentId).With("org", user.GetOrganizationId());
-        return await ReadDeploymentAsync(command, ct) is { } deployment ? TypedResults.Ok(deployment) : TypedResults.NotFound();
     }
 
     internal static async Task<bool> AgentExistsAsync(NpgsqlDataSource db, Guid agentId, Guid organizationId, CancellationToken ct)
@@ -196,13 +123,4 @@ public static class AgentsApi
 
     private static Agent ReadAgent(NpgsqlDataReader r) =>
         new(r.GetGuid(0), r.GetGuid(1), r.GetString(2), r.GetStringOrNull(3), r.GetGuidOrNull(4), r.GetTime(5), r.GetTime(6));
-
-    private static async Task<Deployment?> ReadDeploymentAsync(NpgsqlCommand command, CancellationToken ct)
-    {
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        return await reader.ReadAsync(ct) ? ReadDeployment(reader) : null;
-    }
-
-    private static Deployment ReadDeployment(NpgsqlDataReader r) =>
-        new(r.GetGuid(0), r.GetGuid(1), r.GetInt32(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetStringOrNull(6), r.GetStringOrNull(7), r.GetTime(8), r.GetTime(9));
 }

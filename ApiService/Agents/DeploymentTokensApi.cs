@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Hangar.ApiService.Auth;
 using Hangar.ApiService.Data;
+using Hangar.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -27,7 +28,7 @@ public static class DeploymentTokensApi
     internal static NpgsqlCommand WithNewDeploymentToken(this NpgsqlCommand command, out string token)
     {
         token = DeploymentTokens.Generate();
-        return command.With("tokenId", Guid.CreateVersion7()).With("tokenPrefix", ApiKeys.DisplayPrefix(token)).With("tokenHash", ApiKeys.Hash(token));
+        return command.With("tokenId", Guid.CreateVersion7()).With("tokenPrefix", DeploymentTokens.DisplayPrefix(token)).With("tokenHash", DeploymentTokens.Hash(token));
     }
 
     internal static async Task<Results<Created<DeploymentToken>, NotFound>> CreateToken(

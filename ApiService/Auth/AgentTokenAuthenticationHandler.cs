@@ -58,7 +58,7 @@ internal sealed class AgentTokenAuthenticationHandler(
             where t.token_hash = @hash and t.revoked_at is null and d.id = t.deployment_id
             returning t.organization_id, t.agent_id, t.deployment_id, d.target
             """);
-        command.Parameters.AddWithValue("hash", ApiKeys.Hash(token));
+        command.Parameters.AddWithValue("hash", DeploymentTokens.Hash(token));
         await using var reader = await command.ExecuteReaderAsync(Context.RequestAborted);
         if (!await reader.ReadAsync(Context.RequestAborted))
         {
@@ -109,12 +109,4 @@ internal sealed record AgentCaller(Guid OrganizationId, Guid AgentId, Guid? Depl
         Guid? Get(string type) => principal.FindFirstValue(type) is { } v ? Guid.Parse(v) : null;
         return new AgentCaller(principal.GetOrganizationId(), Get(AgentClaim)!.Value, Get(DeploymentClaim), principal.FindFirstValue(TargetClaim)!, Get(ChatClaim), Get(RunClaim), Get(StepClaim));
     }
-}
-
-/// <summary>Deployment tokens: <c>hgd_</c> and 32 random bytes, stored as SHA-256 like API keys.</summary>
-internal static class DeploymentTokens
-{
-    public const string Prefix = "hgd_";
-
-    public static string Generate() => Prefix + System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 }

@@ -33,6 +33,13 @@ internal static class DbReaderExtensions
         return command;
     }
 
+    /// <summary>A bytea parameter whose value may be null.</summary>
+    public static NpgsqlCommand WithBytes(this NpgsqlCommand command, string name, byte[]? value)
+    {
+        command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Bytea) { Value = (object?)value ?? DBNull.Value });
+        return command;
+    }
+
     /// <summary>A jsonb parameter (for containment filters); null is SQL null.</summary>
     public static NpgsqlCommand WithJsonb(this NpgsqlCommand command, string name, string? json)
     {

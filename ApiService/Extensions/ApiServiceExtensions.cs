@@ -25,6 +25,10 @@ public static class ApiServiceExtensions
             .Validate(o => !string.IsNullOrWhiteSpace(o.SigningKey), "Hangar:SigningKey is required (base64, 32 bytes or more; StreamHub needs the same).")
             .ValidateOnStart();
         services.AddOptions<RunOptions>().BindConfiguration(RunOptions.Section).ValidateOnStart();
+        services.AddOptions<DeploymentOptions>().BindConfiguration(DeploymentOptions.Section)
+            .Validate(o => o.DefaultRuntime is "docker" or "process", "Hangar:Deployments:DefaultRuntime must be 'docker' or 'process'.")
+            .Validate(o => o.MaxUploadBytes > 0 && o.MaxUnpackedBytes > 0 && o.MaxFiles > 0, "Hangar:Deployments limits must be positive.")
+            .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
 
         var postgres = builder.Configuration.GetConnectionString("postgres")

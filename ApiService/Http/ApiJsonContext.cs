@@ -15,6 +15,8 @@ namespace Hangar.ApiService.Http;
 [JsonSerializable(typeof(Deployment))]
 [JsonSerializable(typeof(List<Deployment>))]
 [JsonSerializable(typeof(CreateDeploymentRequest))]
+[JsonSerializable(typeof(RedeployRequest))]
+[JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(DeploymentToken))]
 [JsonSerializable(typeof(EnvironmentVariable))]
 [JsonSerializable(typeof(List<EnvironmentVariable>))]

@@ -18,7 +18,12 @@ internal static class RequestBodies
         }
 
         await using var gunzip = gzip ? new GZipStream(request.Body, CompressionMode.Decompress, leaveOpen: true) : null;
-        var source = gunzip ?? request.Body;
+        return await ReadBoundedAsync(gunzip ?? request.Body, limit, ct);
+    }
+
+    /// <summary>The whole stream, or null as soon as it passes <paramref name="limit"/> bytes.</summary>
+    public static async Task<ReadOnlyMemory<byte>?> ReadBoundedAsync(Stream source, long limit, CancellationToken ct)
+    {
         using var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;
