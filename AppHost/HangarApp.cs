@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using Hangar.AppHost.Resources;
+using Hangar.Docker;
 
 namespace Hangar.AppHost;
 
@@ -128,6 +129,12 @@ public sealed class HangarApp : IAsyncDisposable
             environment[key] = value;
         }
 
+        DeployerRuntime = await ChooseDeployerRuntimeAsync(options.DeployerRuntime, cancellationToken).ConfigureAwait(false);
+        if (DeployerRuntime != "none")
+        {
+            environment["Hangar__Deployments__DefaultRuntime"] = DeployerRuntime;
+        }
+
         ServiceEnvironment = environment;
         StartService("streamhub", "StreamHub", streamHubPort, environment, echo);
         for (var i = 0; i < options.ApiReplicas; i++)
@@ -136,9 +143,50 @@ public sealed class HangarApp : IAsyncDisposable
             StartService(options.ApiReplicas == 1 ? "apiservice" : $"apiservice-{i}", "ApiService", port, environment, echo);
         }
 
-        await Task.WhenAll(_resources.Where(r => r.Endpoint.StartsWith("http", StringComparison.Ordinal))
-            .Select(r => WaitHealthyAsync(r, cancellationToken))).ConfigureAwait(false);
+        await WaitAllHealthyAsync(cancellationToken).ConfigureAwait(false);
+        if (DeployerRuntime != "none")
+        {
+            // The services run on loopback, so containers share the host's network to reach ApiService.
+            StartService("deployer", "Deployer", FreePort.Next(), DeployerEnvironment(DeployerRuntime, $"deployer-{Environment.ProcessId}"), echo);
+            await WaitAllHealthyAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
+
+    /// <summary>The Deployer's runtime as chosen at start: <c>docker</c>, <c>process</c> or <c>none</c>.</summary>
+    public string DeployerRuntime { get; private set; } = "none";
+
+    /// <summary>
+    /// What a Deployer of this stack needs: the services' environment, ApiService's URL for the agents, and the runtime.
+    /// Docker containers use host networking, since every service listens on loopback.
+    /// </summary>
+    public Dictionary<string, string> DeployerEnvironment(string runtime, string instanceId) => new(ServiceEnvironment)
+    {
+        ["services__apiservice__http__0"] = ApiUrls[0],
+        ["Deployer__Runtime"] = runtime,
+        ["Deployer__InstanceId"] = instanceId,
+        ["Deployer__Docker__NetworkMode"] = "host",
+    };
+
+    private static async Task<string> ChooseDeployerRuntimeAsync(string wanted, CancellationToken cancellationToken)
+    {
+        if (wanted != "auto")
+        {
+            return wanted;
+        }
+
+        try
+        {
+            using var docker = await DockerClient.ConnectAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            return "docker";
+        }
+        catch (DockerException)
+        {
+            return "process";
+        }
+    }
+
+    private Task WaitAllHealthyAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(_resources.Where(r => r.Endpoint.StartsWith("http", StringComparison.Ordinal)).Select(r => WaitHealthyAsync(r, cancellationToken)));
 
     private async Task<T> Track<T>(Task<T> starting)
         where T : IAsyncDisposable
@@ -155,7 +203,8 @@ public sealed class HangarApp : IAsyncDisposable
         _resources.Add(new HangarResource(name, project, $"http://127.0.0.1:{port}", process));
     }
 
-    private async Task WaitHealthyAsync(HangarResource resource, CancellationToken cancellationToken)
+    /// <summary>Waits for a service's <c>/health</c>; throws with its last output when it exits first or takes over 60 s.</summary>
+    public static async Task WaitHealthyAsync(HangarResource resource, CancellationToken cancellationToken)
     {
         using var client = new HttpClient { BaseAddress = new Uri(resource.Endpoint), Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow.AddSeconds(60);

@@ -40,6 +40,12 @@ public sealed class HangarAppOptions
     /// <summary>Base64 secret shared by the services. Unset: generated once and kept in the data directory.</summary>
     public string? SigningKey { get; set; }
 
+    /// <summary>
+    /// The Deployer's runtime: <c>docker</c>, <c>process</c>, <c>auto</c> (default: Docker when its engine answers,
+    /// processes otherwise) or <c>none</c> (no Deployer: only external deployments run).
+    /// </summary>
+    public string DeployerRuntime { get; set; } = "auto";
+
     /// <summary>Trade PostgreSQL durability for speed (fsync off): for tests, whose data is thrown away.</summary>
     public bool FastUnsafePostgres { get; set; }
 

@@ -1,8 +1,38 @@
-// The Deployer's host: telemetry and health endpoints. The reconcile loop and the container runtimes are issue 4;
-// until then ApiService runs only deployments of runtime "external", which need no Deployer.
+using Hangar.Contracts;
+using Hangar.Deployer;
+using Hangar.Deployer.Deployments;
+using Hangar.Deployer.Runtimes;
+using Npgsql;
+
+// The Deployer: the only process that talks to Docker. It reconciles the deployments in PostgreSQL with the
+// containers (or, without Docker, the local processes) that run them.
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults("Hangar.Deployer");
+
+var options = builder.Configuration.GetSection(DeployerOptions.Section).Get<DeployerOptions>() ?? new DeployerOptions();
+options.ApiUrl ??= builder.Configuration["services:apiservice:http:0"]
+    ?? throw new InvalidOperationException("Deployer:ApiUrl is not set, nor services:apiservice:http:0: agents need ApiService's URL.");
+var postgres = builder.Configuration.GetConnectionString("postgres")
+    ?? throw new InvalidOperationException("ConnectionStrings:postgres is not set (environment: ConnectionStrings__postgres=Host=…;Database=…).");
+var signingKey = builder.Configuration["Hangar:SigningKey"]
+    ?? throw new InvalidOperationException("Hangar:SigningKey is not set: the Deployer opens the agents' secrets with it.");
+
+var runtime = await RuntimeChooser.ChooseAsync(options, Installation.Of(signingKey));
+Console.WriteLine($"Deployer runtime: {runtime.Description}");
+
+builder.Services.AddSingleton(options);
+builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(postgres).Build());
+builder.Services.AddSingleton(SecretBox.FromBase64(signingKey));
+builder.Services.AddSingleton<DeploymentStore>();
+builder.Services.AddSingleton<IAgentRuntime>(_ => runtime.Runtime);
+if (runtime.Docker is { } docker)
+{
+    builder.Services.AddSingleton(docker);
+}
+
+builder.Services.AddHttpClient(Reconciler.HealthClient, client => client.Timeout = TimeSpan.FromSeconds(2));
+builder.Services.AddHostedService<Reconciler>();
 
 var app = builder.Build();
 

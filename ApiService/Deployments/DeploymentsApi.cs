@@ -99,7 +99,7 @@ public static class DeploymentsApi
                        runtime, coalesce(@target::text, target), case when runtime = 'external' then 'running' else 'pending' end,
                        case when runtime = 'external' then url end, entrypoint, bundle_hash, environment, id
                 from source
-                returning {Columns}),
+                returning *),
             activated as (
                 update agents set active_deployment_id = created.id, updated_at = now()
                 from created where agents.id = created.agent_id and created.runtime = 'external' and created.target = 'production'),
@@ -160,7 +160,7 @@ public static class DeploymentsApi
                        coalesce((select max(number) from deployments where agent_id = agent.id), 0) + 1,
                        'external', @target, 'running', @url, @environment
                 from agent
-                returning {Columns}),
+                returning *),
             activated as (
                 update agents set active_deployment_id = created.id, updated_at = now()
                 from created where agents.id = created.agent_id and @activate),
@@ -195,7 +195,7 @@ public static class DeploymentsApi
                        coalesce((select max(number) from deployments where agent_id = agent.id), 0) + 1,
                        @runtime, @target, 'pending', @entrypoint, @hash, @environment
                 from agent
-                returning {Columns}),
+                returning *),
             {SnapshotEnvironment}
             select {Columns} from created
             """, connection)

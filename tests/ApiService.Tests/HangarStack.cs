@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Hangar.AppHost;
+using Hangar.AppHost.Resources;
 
 namespace ApiService.Tests;
 
@@ -45,6 +46,7 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
             ApiReplicas = 2,
             ApiKey = ApiKey,
             FastUnsafePostgres = true,
+            DeployerRuntime = "none",
             Environment =
             {
                 ["Hangar__Runs__AgentFirstByteTimeout"] = "00:00:02",
@@ -62,10 +64,55 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
         App = await HangarApp.StartAsync(options, Echo);
         Agent = await agent;
         Api = Client(App.ApiUrls[0], ApiKey);
+        DockerDeployer = await StartDeployerAsync("docker", "deployer-docker");
+        ProcessDeployer = await StartDeployerAsync("process", "deployer-process");
     }
+
+    /// <summary>The Deployer running <c>docker</c> deployments (containers on the host network).</summary>
+    public ChildProcess DockerDeployer { get; set; } = null!;
+
+    /// <summary>The Deployer running <c>process</c> deployments.</summary>
+    public ChildProcess ProcessDeployer { get; private set; } = null!;
+
+    /// <summary>
+    /// Starts a Deployer replica with short intervals and returns once it is healthy. Each gets its own lease name;
+    /// the process runtime keeps its instances under the stack's data.
+    /// </summary>
+    public async Task<ChildProcess> StartDeployerAsync(string runtime, string name)
+    {
+        var environment = App.DeployerEnvironment(runtime, $"{name}-{Guid.NewGuid().ToString("N")[..6]}");
+        environment["Deployer__LeaseDuration"] = "00:00:03";
+        environment["Deployer__ReconcileInterval"] = "00:00:00.500";
+        environment["Deployer__HealthTimeout"] = "00:00:20";
+        environment["Deployer__DrainTimeout"] = "00:00:15";
+        environment["Deployer__StopTimeout"] = "00:00:03";
+        environment["Deployer__Process__DataDirectory"] = Path.Combine(Path.GetTempPath(), "hangar-test-deployer-" + Environment.ProcessId);
+        var port = FreePort.Next();
+        var process = ServiceProcess.Start("Deployer", port, environment, Echo, name);
+        _deployers.Add(process);
+        await HangarApp.WaitHealthyAsync(new HangarResource(name, "Deployer", $"http://127.0.0.1:{port}", process), CancellationToken.None);
+        return process;
+    }
+
+    private readonly List<ChildProcess> _deployers = [];
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var deployer in _deployers)
+        {
+            await deployer.DisposeAsync();
+        }
+
+        // Containers outlive their Deployer by design; this stack's go with it.
+        using (var docker = await Hangar.Docker.DockerClient.ConnectAsync())
+        {
+            var installation = Hangar.Deployer.Runtimes.Installation.Of(App.ServiceEnvironment["Hangar__SigningKey"]);
+            foreach (var container in await docker.ListContainersAsync([$"{Hangar.Deployer.Runtimes.DockerRuntime.InstallationLabel}={installation}"]))
+            {
+                await docker.RemoveContainerAsync(container.Id);
+            }
+        }
+
         await App.DisposeAsync();
         await Agent.DisposeAsync();
         await Otlp.DisposeAsync();

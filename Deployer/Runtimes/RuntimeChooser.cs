@@ -1,0 +1,35 @@
+using Hangar.Docker;
+
+namespace Hangar.Deployer.Runtimes;
+
+/// <summary>The runtime configuration asks for; with <c>auto</c>, Docker when its engine answers and processes otherwise.</summary>
+public static class RuntimeChooser
+{
+    public sealed record Choice(IAgentRuntime Runtime, DockerClient? Docker, string Description);
+
+    public static async Task<Choice> ChooseAsync(DeployerOptions options, string installation)
+    {
+        if (options.Runtime is not ("auto" or "docker" or "process"))
+        {
+            throw new InvalidOperationException($"Deployer:Runtime '{options.Runtime}' is not one of auto, docker, process.");
+        }
+
+        if (options.Runtime != "process")
+        {
+            try
+            {
+                var docker = await DockerClient.ConnectAsync(DockerEndpoint.FromEnvironment(options.Docker.Host));
+                return new Choice(
+                    new DockerRuntime(docker, options, installation),
+                    docker,
+                    $"docker (engine {docker.Engine.Version} at {docker.Endpoint.Address}, API {docker.ApiVersion}, image {options.Docker.Image}, {options.Docker.NetworkMode} network)");
+            }
+            catch (DockerException ex) when (options.Runtime == "auto")
+            {
+                return new Choice(new ProcessRuntime(options, installation), null, $"process (no Docker: {ex.Message})");
+            }
+        }
+
+        return new Choice(new ProcessRuntime(options, installation), null, "process");
+    }
+}
