@@ -24,8 +24,8 @@ public static class DeploymentsApi
     public static RouteGroupBuilder MapDeploymentsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/agents/{agentId:guid}/deployments").WithTags("Deployments").RequireAuthorization();
+        // The body is read by DeploymentUpload, which answers an unknown content type with a problem naming the accepted ones.
         api.MapPost("/", CreateDeployment)
-            .Accepts<CreateDeploymentRequest>("application/json", "multipart/form-data", "application/x-tar", "application/gzip", "application/zip")
             .Produces<Deployment>(StatusCodes.Status201Created).ProducesValidationProblem().Produces(StatusCodes.Status404NotFound);
         api.MapGet("/", ListDeployments);
         api.MapGet("/{deploymentId:guid}", GetDeployment);
