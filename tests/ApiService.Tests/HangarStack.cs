@@ -86,7 +86,7 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
         environment["Deployer__HealthTimeout"] = "00:00:20";
         environment["Deployer__DrainTimeout"] = "00:00:15";
         environment["Deployer__StopTimeout"] = "00:00:03";
-        environment["Deployer__Process__DataDirectory"] = Path.Combine(Path.GetTempPath(), "hangar-test-deployer-" + Environment.ProcessId);
+        environment["Deployer__Process__DataDirectory"] = _processData;
         var port = FreePort.Next();
         var process = ServiceProcess.Start("Deployer", port, environment, Echo, name);
         _deployers.Add(process);
@@ -95,12 +95,18 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
     }
 
     private readonly List<ChildProcess> _deployers = [];
+    private readonly string _processData = Path.Combine(Path.GetTempPath(), "hangar-test-deployer-" + Guid.NewGuid().ToString("N")[..12]);
 
     public async ValueTask DisposeAsync()
     {
         foreach (var deployer in _deployers)
         {
             await deployer.DisposeAsync();
+        }
+
+        if (Directory.Exists(_processData))
+        {
+            Directory.Delete(_processData, recursive: true);
         }
 
         // Containers outlive their Deployer by design; this stack's go with it.
