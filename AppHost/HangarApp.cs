@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using Hangar.AppHost.Resources;
+using Hangar.Contracts;
 using Hangar.Docker;
 
 namespace Hangar.AppHost;
@@ -77,6 +78,11 @@ public sealed class HangarApp : IAsyncDisposable
         }
 
         _stopInReverse.Clear();
+        if (_temporaryDirectory is not null && DeployerRuntime == "docker")
+        {
+            await RemoveContainersAsync().ConfigureAwait(false);
+        }
+
         if (_temporaryDirectory is not null && Directory.Exists(_temporaryDirectory))
         {
             try
@@ -166,6 +172,20 @@ public sealed class HangarApp : IAsyncDisposable
         ["Deployer__InstanceId"] = instanceId,
         ["Deployer__Docker__NetworkMode"] = "host",
     };
+
+    /// <summary>
+    /// Removes this installation's agent containers. Containers outlive their Deployer by design (a restarted one
+    /// adopts them), but a temporary stack's signing key, and with it the installation, is gone once it stops.
+    /// </summary>
+    public async Task RemoveContainersAsync()
+    {
+        using var docker = await DockerClient.ConnectAsync().ConfigureAwait(false);
+        var installation = Installation.Of(ServiceEnvironment["Hangar__SigningKey"]);
+        foreach (var container in await docker.ListContainersAsync([$"{Installation.DockerLabel}={installation}"]).ConfigureAwait(false))
+        {
+            await docker.RemoveContainerAsync(container.Id).ConfigureAwait(false);
+        }
+    }
 
     private static async Task<string> ChooseDeployerRuntimeAsync(string wanted, CancellationToken cancellationToken)
     {

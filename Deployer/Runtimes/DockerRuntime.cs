@@ -1,4 +1,5 @@
 using System.Globalization;
+using Hangar.Contracts;
 using Hangar.Docker;
 
 namespace Hangar.Deployer.Runtimes;
@@ -14,8 +15,7 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
 {
     public const string DeploymentLabel = "hangar.deployment";
 
-    /// <summary>Names the Hangar installation (<see cref="Installation"/>) a container belongs to: Deployers leave other installations' containers alone.</summary>
-    public const string InstallationLabel = "hangar.installation";
+    public const string InstallationLabel = Installation.DockerLabel;
     private const string AgentLabel = "hangar.agent";
     private const string PortLabel = "hangar.port";
     private const string TokenLabel = "hangar.token";

@@ -110,15 +110,7 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
         }
 
         // Containers outlive their Deployer by design; this stack's go with it.
-        using (var docker = await Hangar.Docker.DockerClient.ConnectAsync())
-        {
-            var installation = Hangar.Deployer.Runtimes.Installation.Of(App.ServiceEnvironment["Hangar__SigningKey"]);
-            foreach (var container in await docker.ListContainersAsync([$"{Hangar.Deployer.Runtimes.DockerRuntime.InstallationLabel}={installation}"]))
-            {
-                await docker.RemoveContainerAsync(container.Id);
-            }
-        }
-
+        await App.RemoveContainersAsync();
         await App.DisposeAsync();
         await Agent.DisposeAsync();
         await Otlp.DisposeAsync();

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Hangar.Deployer.Runtimes;
+namespace Hangar.Contracts;
 
 /// <summary>
 /// A name for the Hangar installation, derived from the signing key its services share: every Deployer of one
@@ -9,6 +9,9 @@ namespace Hangar.Deployer.Runtimes;
 /// </summary>
 public static class Installation
 {
+    /// <summary>The container label that carries it: Deployers manage only their own installation's containers.</summary>
+    public const string DockerLabel = "hangar.installation";
+
     public static string Of(string signingKey) =>
         Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(signingKey), "hangar/installation"u8))[..16];
 }
