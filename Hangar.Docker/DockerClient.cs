@@ -96,7 +96,8 @@ public sealed class DockerClient : IDisposable
             c.GetProperty("Names").EnumerateArray().Select(n => n.GetString()!.TrimStart('/')).FirstOrDefault() ?? "",
             String(c, "Image"),
             String(c, "State"),
-            Labels(c.GetProperty("Labels"))))];
+            Labels(c.GetProperty("Labels")),
+            ListedPorts(c)))];
     }
 
     /// <summary>Creates a container and returns its id. A name in use answers 409 (<see cref="DockerException.IsConflict"/>); a missing image 404.</summary>
@@ -396,6 +397,24 @@ public sealed class DockerClient : IDisposable
             root.GetProperty("RestartCount").GetInt32(),
             Labels(root.GetProperty("Config").GetProperty("Labels")),
             hostPorts);
+    }
+
+    /// <summary>A listing's <c>Ports</c>: <c>[{PrivatePort, PublicPort, Type}]</c>, the public port only when published.</summary>
+    private static Dictionary<int, int> ListedPorts(JsonElement container)
+    {
+        var hostPorts = new Dictionary<int, int>();
+        if (container.TryGetProperty("Ports", out var ports) && ports.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var port in ports.EnumerateArray())
+            {
+                if (String(port, "Type") == "tcp" && port.TryGetProperty("PublicPort", out var published))
+                {
+                    hostPorts[port.GetProperty("PrivatePort").GetInt32()] = published.GetInt32();
+                }
+            }
+        }
+
+        return hostPorts;
     }
 
     private static DateTimeOffset? Time(JsonElement element, string name) =>

@@ -41,8 +41,12 @@ public sealed record ContainerSpec(string Image)
     public int? StopTimeoutSeconds { get; init; }
 }
 
-/// <summary>A container as listed: id, name, labels and state (<c>created</c>, <c>running</c>, <c>exited</c>, …).</summary>
-public sealed record ContainerSummary(string Id, string Name, string Image, string State, IReadOnlyDictionary<string, string> Labels);
+/// <summary>
+/// A container as listed: id, name, labels, state (<c>created</c>, <c>running</c>, <c>exited</c>, …) and the host
+/// ports its TCP ports are published on while it runs.
+/// </summary>
+public sealed record ContainerSummary(
+    string Id, string Name, string Image, string State, IReadOnlyDictionary<string, string> Labels, IReadOnlyDictionary<int, int> HostPorts);
 
 public sealed record ContainerState(
     string Status, bool Running, bool Restarting, bool OomKilled, int ExitCode, string? Error, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt);

@@ -18,7 +18,7 @@ namespace Hangar.ApiService.Deployments;
 /// </summary>
 public static class DeploymentsApi
 {
-    internal const string Columns =
+    private const string Columns =
         "id, agent_id, number, runtime, target, status, url, entrypoint, encode(bundle_hash, 'hex'), restart_count, error, redeployed_from, ready_at, created_at, updated_at";
 
     public static RouteGroupBuilder MapDeploymentsApi(this IEndpointRouteBuilder app)

@@ -15,7 +15,8 @@ namespace Hangar.Deployer.Deployments;
 /// and the deployment is failed; a running instance found after a Deployer restart is adopted as it is;</item>
 /// <item>instances of deployments stopped, failed or deleted: drained (steps in flight finish) and removed.</item>
 /// </list>
-/// A pass runs every <see cref="DeployerOptions.ReconcileInterval"/>, and at once when PostgreSQL notifies a change.
+/// A pass runs every <see cref="DeployerOptions.ReconcileInterval"/>, and at once when PostgreSQL notifies a change or
+/// the runtime reports an instance that stopped.
 /// </summary>
 public sealed partial class Reconciler(
     IAgentRuntime runtime, DeploymentStore store, NpgsqlDataSource db, DeployerOptions options, IHttpClientFactory httpClients, ILogger<Reconciler> logger)
@@ -35,6 +36,7 @@ public sealed partial class Reconciler(
     {
         LogStarted(_owner, runtime.Name);
         var listener = ListenAsync(stoppingToken);
+        var watcher = WatchAsync(stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -64,7 +66,7 @@ public sealed partial class Reconciler(
             pending = [.. _work.Values];
         }
 
-        await Task.WhenAll(pending.Append(listener)).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ContinueWith(_ => { }, CancellationToken.None);
+        await Task.WhenAll(pending.Append(listener).Append(watcher)).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ContinueWith(_ => { }, CancellationToken.None);
         await store.ReleaseAsync(_owner, CancellationToken.None);
     }
 
@@ -354,10 +356,16 @@ public sealed partial class Reconciler(
             await RemoveAsync(instance, ct);
         }
 
+        Forget(deployment.Id);
+    }
+
+    /// <summary>Drops what was remembered of a deployment that no longer runs here.</summary>
+    private void Forget(Guid deploymentId)
+    {
         lock (_gate)
         {
-            _restarts.Remove(deployment.Id);
-            _engineRestarts.Remove(deployment.Id);
+            _restarts.Remove(deploymentId);
+            _engineRestarts.Remove(deploymentId);
         }
     }
 
@@ -379,6 +387,7 @@ public sealed partial class Reconciler(
             await RemoveAsync(instance, ct);
         }
 
+        Forget(deploymentId);
         LogRetired(deploymentId, instances.Count);
     }
 
@@ -421,6 +430,33 @@ public sealed partial class Reconciler(
             }
         }
     }
+
+    /// <summary>Wakes the loop whenever an instance stops; resumes watching when the runtime's stream breaks (an engine restart).</summary>
+    private async Task WatchAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var _ in runtime.StoppedAsync(ct))
+                {
+                    _wake.Writer.TryWrite(true);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogWatchFailed(ex.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), ct).ContinueWith(_ => { }, CancellationToken.None);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Watching for stopped instances failed ({Reason}); retrying")]
+    private partial void LogWatchFailed(string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Deployer {Owner} reconciles {Runtime} deployments")]
     private partial void LogStarted(string owner, string runtime);

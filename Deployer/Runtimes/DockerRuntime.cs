@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Hangar.Contracts;
 using Hangar.Docker;
 
@@ -35,7 +36,7 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
         {
             if (Guid.TryParse(container.Labels[DeploymentLabel], out var deployment))
             {
-                instances.Add(new AgentInstance(container.Id, deployment, await UrlOfAsync(container.Id, container.Labels, cancellationToken).ConfigureAwait(false), TokenOf(container.Labels)));
+                instances.Add(new AgentInstance(container.Id, deployment, UrlOf(container.Labels, container.HostPorts), TokenOf(container.Labels)));
             }
         }
 
@@ -99,7 +100,8 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
             throw new AgentStartException($"The container could not be started: {ex.Message}", ex);
         }
 
-        return new AgentInstance(id, launch.DeploymentId, await UrlOfAsync(id, labels, cancellationToken).ConfigureAwait(false), launch.TokenId);
+        var hostPorts = HostNetwork ? new Dictionary<int, int>() : (await docker.InspectContainerAsync(id, cancellationToken).ConfigureAwait(false))?.HostPorts;
+        return new AgentInstance(id, launch.DeploymentId, UrlOf(labels, hostPorts ?? new Dictionary<int, int>()), launch.TokenId);
     }
 
     public async Task<InstanceState> InspectAsync(AgentInstance instance, CancellationToken cancellationToken)
@@ -117,6 +119,17 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
     }
 
     public Task RestartAsync(AgentInstance instance, CancellationToken cancellationToken) => docker.StartContainerAsync(instance.Id, cancellationToken);
+
+    public async IAsyncEnumerable<Guid> StoppedAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var change in docker.EventsAsync($"{InstallationLabel}={installation}", cancellationToken).ConfigureAwait(false))
+        {
+            if (change.Action == "die" && change.Attributes.TryGetValue(DeploymentLabel, out var label) && Guid.TryParse(label, out var deployment))
+            {
+                yield return deployment;
+            }
+        }
+    }
 
     public async Task RemoveAsync(AgentInstance instance, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -164,16 +177,11 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
         }
     }
 
-    private async Task<string> UrlOfAsync(string id, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
-    {
-        if (HostNetwork)
-        {
-            return $"http://{options.AdvertisedHost}:{labels[PortLabel]}";
-        }
-
-        var details = await docker.InspectContainerAsync(id, cancellationToken).ConfigureAwait(false);
-        return details is not null && details.HostPorts.TryGetValue(BridgePort, out var hostPort) ? $"http://{options.AdvertisedHost}:{hostPort}" : "";
-    }
+    /// <summary>Where the wrapper answers: its own port on the host network, else the host port its port 3000 is published on (empty while stopped).</summary>
+    private string UrlOf(IReadOnlyDictionary<string, string> labels, IReadOnlyDictionary<int, int> hostPorts) =>
+        HostNetwork ? $"http://{options.AdvertisedHost}:{labels[PortLabel]}"
+        : hostPorts.TryGetValue(BridgePort, out var hostPort) ? $"http://{options.AdvertisedHost}:{hostPort}"
+        : "";
 
     private static Guid? TokenOf(IReadOnlyDictionary<string, string> labels) =>
         labels.TryGetValue(TokenLabel, out var token) && Guid.TryParse(token, out var id) ? id : null;

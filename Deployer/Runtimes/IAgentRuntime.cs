@@ -18,6 +18,9 @@ public interface IAgentRuntime
     /// <summary>The instance's state now; <see cref="InstanceState.Missing"/> when it is gone.</summary>
     Task<InstanceState> InspectAsync(AgentInstance instance, CancellationToken cancellationToken);
 
+    /// <summary>The deployments whose instance stops, as it happens: a dead agent is seen at once, not on the next pass.</summary>
+    IAsyncEnumerable<Guid> StoppedAsync(CancellationToken cancellationToken);
+
     /// <summary>Starts a stopped instance again, as it was.</summary>
     Task RestartAsync(AgentInstance instance, CancellationToken cancellationToken);
 

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Threading.Channels;
 
 namespace Hangar.Deployer.Runtimes;
 
@@ -24,6 +25,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime, IDisposable
     private readonly string _data;
     private readonly Dictionary<Guid, (Process Process, AgentLaunch Launch)> _children = [];
     private readonly Lock _gate = new();
+    private readonly Channel<Guid> _stopped = Channel.CreateUnbounded<Guid>();
 
     public ProcessRuntime(DeployerOptions options, string installation)
     {
@@ -93,6 +95,8 @@ public sealed partial class ProcessRuntime : IAgentRuntime, IDisposable
         // Adopted from an earlier Deployer: alive when the pid still names the process that was started (same start time).
         return Task.FromResult(new InstanceState(true, StartTimeOf(record.Pid) == record.StartTime, null, 0, null));
     }
+
+    public IAsyncEnumerable<Guid> StoppedAsync(CancellationToken cancellationToken) => _stopped.Reader.ReadAllAsync(cancellationToken);
 
     public Task RestartAsync(AgentInstance instance, CancellationToken cancellationToken)
     {
@@ -194,6 +198,8 @@ public sealed partial class ProcessRuntime : IAgentRuntime, IDisposable
         start.Environment["HANGAR_WRAPPER_HOST"] = "127.0.0.1";
 
         var process = Process.Start(start) ?? throw new AgentStartException($"The wrapper '{_wrapper}' could not be started.");
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => _stopped.Writer.TryWrite(launch.DeploymentId);
         var record = new InstanceRecord(process.Id, StartTimeOf(process.Id) ?? 0, port, launch.TokenId);
         File.WriteAllText(Path.Combine(directory, RecordFile), JsonSerializer.Serialize(record, ProcessRuntimeJsonContext.Default.InstanceRecord));
         lock (_gate)

@@ -14,6 +14,11 @@ public static class RuntimeChooser
             throw new InvalidOperationException($"Deployer:Runtime '{options.Runtime}' is not one of auto, docker, process.");
         }
 
+        if (options.Docker.NetworkMode is not ("bridge" or "host"))
+        {
+            throw new InvalidOperationException($"Deployer:Docker:NetworkMode '{options.Docker.NetworkMode}' is not one of bridge, host.");
+        }
+
         if (options.Runtime != "process")
         {
             try

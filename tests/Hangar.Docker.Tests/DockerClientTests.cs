@@ -73,6 +73,24 @@ public sealed class DockerClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task BridgeContainer_PublishesItsPort_OnAFreeHostPort_SeenInListAndInspect()
+    {
+        var spec = new ContainerSpec(Image)
+        {
+            Command = ["/bin/sleep", "30"],
+            Labels = new Dictionary<string, string> { [_label.Split('=')[0]] = _label.Split('=')[1] },
+            PublishedPorts = [3000],
+        };
+        var id = await _docker.CreateContainerAsync("hangar-test-" + Guid.NewGuid().ToString("N")[..12], spec, Ct);
+        await _docker.StartContainerAsync(id, Ct);
+
+        var inspected = (await _docker.InspectContainerAsync(id, Ct))!.HostPorts;
+        var listed = Assert.Single(await _docker.ListContainersAsync([_label], Ct)).HostPorts;
+        Assert.True(inspected[3000] > 0);
+        Assert.Equal(inspected[3000], listed[3000]);
+    }
+
+    [Fact]
     public async Task Events_StreamAsTheyHappen()
     {
         using var watching = CancellationTokenSource.CreateLinkedTokenSource(Ct);
