@@ -73,4 +73,7 @@ public sealed class DeploymentOptions
 
     /// <summary>Most files in one bundle. Default 10,000.</summary>
     public int MaxFiles { get; set; } = 10_000;
+
+    /// <summary>How long a bundle that no deployment refers to is kept after its last use. Default 1 day.</summary>
+    public TimeSpan UnusedBundleRetention { get; set; } = TimeSpan.FromDays(1);
 }

@@ -37,6 +37,15 @@ public sealed class DeployerOptions
 
     public TimeSpan CrashLoopWindow { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Time between two <c>/_agent/health</c> probes of a running deployment. Default 10 s.</summary>
+    public TimeSpan LivenessInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest wait for one health probe's answer, at start and while running. Default 5 s.</summary>
+    public TimeSpan LivenessTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Probes in a row without an answer after which a running agent counts as hung and is restarted. Default 3.</summary>
+    public int LivenessFailures { get; set; } = 3;
+
     public DockerRuntimeOptions Docker { get; set; } = new();
 
     public ProcessRuntimeOptions Process { get; set; } = new();

@@ -31,7 +31,7 @@ if (runtime.Docker is { } docker)
     builder.Services.AddSingleton(docker);
 }
 
-builder.Services.AddHttpClient(Reconciler.HealthClient, client => client.Timeout = TimeSpan.FromSeconds(2));
+builder.Services.AddHttpClient(Reconciler.HealthClient, client => client.Timeout = options.LivenessTimeout);
 builder.Services.AddHostedService<Reconciler>();
 
 var app = builder.Build();

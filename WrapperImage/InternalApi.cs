@@ -13,23 +13,22 @@ namespace Hangar.Wrapper;
 /// </summary>
 internal sealed class InternalApi(HttpClient upstream, string deploymentToken, InvocationTokens tokens)
 {
-    public void Map(IEndpointRouteBuilder app, string host)
+    public void Map(IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("").RequireHost(host);
-        api.MapGet("/kv", c => ForwardAsync(c, HttpMethod.Get, "api/agents/me/storage" + c.Request.QueryString, null));
-        api.MapGet("/kv/{key}", GetValueAsync);
-        api.MapPost("/kv/{key}", SetValueAsync);
-        api.MapDelete("/kv/{key}", c => ForwardAsync(c, HttpMethod.Delete, StoragePath(c), null));
-        api.MapPost("/chat/{key}", UpsertChatAsync);
-        api.MapGet("/chat/{id}", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Get, $"api/agents/me/chats/{Uri.EscapeDataString(id)}", null));
-        api.MapDelete("/chat/{id}", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Delete, $"api/agents/me/chats/{Uri.EscapeDataString(id)}", null));
-        api.MapGet("/chat/{id}/messages", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Get, $"api/agents/me/chats/{Uri.EscapeDataString(id)}/messages", null));
-        api.MapDelete("/chat/{id}/messages", DeleteMessagesAsync);
-        api.MapPost("/chat/{id}/sendMessages", SendMessagesAsync);
-        api.MapPost("/chat/{id}/start", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Post, $"api/agents/me/chats/{Uri.EscapeDataString(id)}/start", null));
-        api.MapPost("/chat/{id}/stop", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Post, $"api/agents/me/chats/{Uri.EscapeDataString(id)}/stop", null));
-        api.MapPost("/otlp/v1/traces", c => ForwardBodyAsync(c, "api/otlp/v1/traces"));
-        api.MapPost("/otlp/v1/logs", c => ForwardBodyAsync(c, "api/otlp/v1/logs"));
+        app.MapGet("/kv", c => ForwardAsync(c, HttpMethod.Get, "api/agents/me/storage" + c.Request.QueryString, null));
+        app.MapGet("/kv/{key}", GetValueAsync);
+        app.MapPost("/kv/{key}", SetValueAsync);
+        app.MapDelete("/kv/{key}", c => ForwardAsync(c, HttpMethod.Delete, StoragePath(c), null));
+        app.MapPost("/chat/{key}", UpsertChatAsync);
+        app.MapGet("/chat/{id}", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Get, $"api/agents/me/chats/{Uri.EscapeDataString(id)}", null));
+        app.MapDelete("/chat/{id}", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Delete, $"api/agents/me/chats/{Uri.EscapeDataString(id)}", null));
+        app.MapGet("/chat/{id}/messages", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Get, $"api/agents/me/chats/{Uri.EscapeDataString(id)}/messages", null));
+        app.MapDelete("/chat/{id}/messages", DeleteMessagesAsync);
+        app.MapPost("/chat/{id}/sendMessages", SendMessagesAsync);
+        app.MapPost("/chat/{id}/start", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Post, $"api/agents/me/chats/{Uri.EscapeDataString(id)}/start", null));
+        app.MapPost("/chat/{id}/stop", (HttpContext c, string id) => ForwardAsync(c, HttpMethod.Post, $"api/agents/me/chats/{Uri.EscapeDataString(id)}/stop", null));
+        app.MapPost("/otlp/v1/traces", c => ForwardBodyAsync(c, "api/otlp/v1/traces"));
+        app.MapPost("/otlp/v1/logs", c => ForwardBodyAsync(c, "api/otlp/v1/logs"));
     }
 
     /// <summary><c>{"value": …}</c> from the raw stored value; an absent key has no value.</summary>

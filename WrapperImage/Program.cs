@@ -32,8 +32,12 @@ var logs = new LogShipper(upstream, options.DeploymentToken, options.StructuredL
 var proxy = new AgentProxy(options, tokens);
 
 var app = builder.Build();
-new InternalApi(upstream, options.DeploymentToken, tokens).Map(app, $"*:{options.InternalApiPort}");
-app.MapFallback(proxy.ForwardAsync).RequireHost($"*:{options.Port}");
+
+// Requests are told apart by the port they came in on, never by their Host header: behind a published port or a
+// proxy the agent's port is not the one the client saw.
+app.Use((HttpContext context, RequestDelegate next) => context.Connection.LocalPort == options.Port ? proxy.ForwardAsync(context) : next(context));
+app.UseRouting();
+new InternalApi(upstream, options.DeploymentToken, tokens).Map(app);
 
 // The agent starts while the server does: both take a moment, and the agent only calls back once it serves requests.
 var shipping = logs.RunAsync();

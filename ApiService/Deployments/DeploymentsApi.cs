@@ -180,7 +180,7 @@ public static class DeploymentsApi
         NpgsqlDataSource db, Guid agentId, Guid organizationId, string runtime, string target, Bundle bundle, string entrypoint, string? environment, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
-        await using var exists = new NpgsqlCommand("select 1 from bundles where organization_id = @org and hash = @hash", connection)
+        await using var exists = new NpgsqlCommand("update bundles set used_at = now() where organization_id = @org and hash = @hash returning 1", connection)
             .With("org", organizationId).With("hash", bundle.Hash);
         var stored = await exists.ExecuteScalarAsync(ct) is not null;
         await using var command = new NpgsqlCommand($"""

@@ -4,11 +4,13 @@ using Npgsql;
 namespace Hangar.ApiService.Telemetry;
 
 /// <summary>
-/// Deletes agent logs and spans older than the retention age, and expired key-value entries. Every replica runs the
+/// Deletes agent logs and spans older than the retention age, expired key-value entries, and bundles that no deployment
+/// refers to and nobody uploaded for <see cref="DeploymentOptions.UnusedBundleRetention"/>. Every replica runs the
 /// timer, but a session advisory lock lets only one of them delete at a time; deletes go in batches so no single
 /// statement holds locks for long.
 /// </summary>
-internal sealed partial class RetentionJob(NpgsqlDataSource db, IOptions<TelemetryOptions> options, ILogger<RetentionJob> logger) : BackgroundService
+internal sealed partial class RetentionJob(
+    NpgsqlDataSource db, IOptions<TelemetryOptions> options, IOptions<DeploymentOptions> deployments, ILogger<RetentionJob> logger) : BackgroundService
 {
     internal const long LockKey = 1114599285;
     private const int BatchSize = 10_000;
@@ -49,13 +51,21 @@ internal sealed partial class RetentionJob(NpgsqlDataSource db, IOptions<Telemet
             foreach (var sql in (string[])[
                 "delete from agent_logs where id in (select id from agent_logs where received_at < @cutoff limit @batch)",
                 "delete from agent_spans where id in (select id from agent_spans where received_at < @cutoff limit @batch)",
-                "delete from agent_kv where ctid in (select ctid from agent_kv where expires_at < now() limit @batch)"])
+                "delete from agent_kv where ctid in (select ctid from agent_kv where expires_at < now() limit @batch)",
+                """
+                delete from bundles where ctid in (
+                    select b.ctid from bundles b
+                    where b.used_at < @unused
+                      and not exists (select 1 from deployments d where d.organization_id = b.organization_id and d.bundle_hash = b.hash)
+                    limit @batch)
+                """])
             {
                 int count;
                 do
                 {
                     await using var delete = new NpgsqlCommand(sql, connection);
                     delete.Parameters.AddWithValue("cutoff", cutoff);
+                    delete.Parameters.AddWithValue("unused", DateTimeOffset.UtcNow - deployments.Value.UnusedBundleRetention);
                     delete.Parameters.AddWithValue("batch", BatchSize);
                     count = await delete.ExecuteNonQueryAsync(ct);
                     deleted += count;
@@ -77,7 +87,7 @@ internal sealed partial class RetentionJob(NpgsqlDataSource db, IOptions<Telemet
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Retention: deleted {Count} expired log records, spans and key-value entries.")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Retention: deleted {Count} expired log records, spans, key-value entries and unused bundles.")]
     private static partial void LogDeleted(ILogger logger, long count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Retention pass failed; the next one retries.")]

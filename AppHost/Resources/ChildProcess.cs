@@ -56,12 +56,15 @@ public sealed class ChildProcess : IAsyncDisposable
 
     public Task WaitForExitAsync(CancellationToken cancellationToken = default) => _process.WaitForExitAsync(cancellationToken);
 
-    /// <summary>Ends the process at once, as a crash would (SIGKILL).</summary>
-    public void Kill()
+    /// <summary>
+    /// Ends the process at once, as a crash would (SIGKILL), with the processes it started unless
+    /// <paramref name="entireProcessTree"/> is false (they outlive it, as they would a crash of it alone).
+    /// </summary>
+    public void Kill(bool entireProcessTree = true)
     {
         try
         {
-            _process.Kill(entireProcessTree: true);
+            _process.Kill(entireProcessTree);
         }
         catch (InvalidOperationException)
         {

@@ -12,7 +12,8 @@ namespace Hangar.Deployer.Deployments;
 /// <item>pending: start an instance, wait for <c>/_agent/health</c>, then running (and active, for production; the
 /// replaced deployment is stopped), or failed with the reason and the instance's last output;</item>
 /// <item>running: an instance that died is restarted and the restart counted; too many restarts within the window,
-/// and the deployment is failed; a running instance found after a Deployer restart is adopted as it is;</item>
+/// and the deployment is failed; one that stops answering <c>/_agent/health</c> (hung) is replaced the same way; a
+/// running instance found after a Deployer restart is adopted as it is;</item>
 /// <item>instances of deployments stopped, failed or deleted: drained (steps in flight finish) and removed.</item>
 /// </list>
 /// A pass runs every <see cref="DeployerOptions.ReconcileInterval"/>, and at once when PostgreSQL notifies a change or
@@ -30,6 +31,7 @@ public sealed partial class Reconciler(
     private readonly Dictionary<Guid, Task> _work = [];
     private readonly Dictionary<Guid, Queue<DateTimeOffset>> _restarts = [];
     private readonly Dictionary<Guid, int> _engineRestarts = [];
+    private readonly Dictionary<Guid, (DateTimeOffset ProbedAt, int Failures)> _liveness = [];
     private readonly Lock _gate = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -168,6 +170,16 @@ public sealed partial class Reconciler(
 
         if (state.Running)
         {
+            if (await IsHungAsync(deployment.Id, instance, ct))
+            {
+                LogRestarting(deployment.Id, $"it did not answer /_agent/health {options.LivenessFailures} times in a row");
+                if (await CountRestartAsync(deployment, 1, instance.Id, ct, instance, state))
+                {
+                    await RemoveAsync(instance, ct);
+                    await LaunchAsync(deployment, ct);
+                }
+            }
+
             return;
         }
 
@@ -286,6 +298,40 @@ public sealed partial class Reconciler(
         }
     }
 
+    /// <summary>
+    /// Probes a running instance's <c>/_agent/health</c> once per <see cref="DeployerOptions.LivenessInterval"/>; true
+    /// when <see cref="DeployerOptions.LivenessFailures"/> probes in a row went unanswered: the agent is alive but hung.
+    /// </summary>
+    private async Task<bool> IsHungAsync(Guid deploymentId, AgentInstance instance, CancellationToken ct)
+    {
+        var now = DateTimeOffset.UtcNow;
+        lock (_gate)
+        {
+            if (_liveness.TryGetValue(deploymentId, out var last) && now - last.ProbedAt < options.LivenessInterval)
+            {
+                return false;
+            }
+        }
+
+        bool answered;
+        try
+        {
+            using var response = await httpClients.CreateClient(HealthClient).GetAsync($"{instance.Url}/_agent/health", ct);
+            answered = response.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            answered = false;
+        }
+
+        lock (_gate)
+        {
+            var failures = answered ? 0 : _liveness.GetValueOrDefault(deploymentId).Failures + 1;
+            _liveness[deploymentId] = failures >= options.LivenessFailures ? default : (DateTimeOffset.UtcNow, failures);
+            return failures >= options.LivenessFailures;
+        }
+    }
+
     /// <summary>Counts the restarts the engine made by itself since the last look; true when that made the deployment fail.</summary>
     private async Task<bool> NoteEngineRestartsAsync(ManagedDeployment deployment, AgentInstance instance, InstanceState state, CancellationToken ct)
     {
@@ -366,6 +412,7 @@ public sealed partial class Reconciler(
         {
             _restarts.Remove(deploymentId);
             _engineRestarts.Remove(deploymentId);
+            _liveness.Remove(deploymentId);
         }
     }
 

@@ -19,6 +19,7 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
     public const string InstallationLabel = Installation.DockerLabel;
     private const string AgentLabel = "hangar.agent";
     private const string PortLabel = "hangar.port";
+    private const string NetworkLabel = "hangar.network";
     private const string TokenLabel = "hangar.token";
     private const int BridgePort = 3000;
 
@@ -59,6 +60,7 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
             [InstallationLabel] = installation,
             [AgentLabel] = launch.AgentId.ToString(),
             [PortLabel] = port.ToString(CultureInfo.InvariantCulture),
+            [NetworkLabel] = _docker.NetworkMode,
             [TokenLabel] = launch.TokenId.ToString(),
         };
         var spec = new ContainerSpec(_docker.Image)
@@ -177,9 +179,13 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
         }
     }
 
-    /// <summary>Where the wrapper answers: its own port on the host network, else the host port its port 3000 is published on (empty while stopped).</summary>
+    /// <summary>
+    /// Where the wrapper answers: its own port on the host network, else the host port its port 3000 is published on
+    /// (empty while stopped). The container's own network mode counts, so a Deployer whose setting changed still
+    /// finds the containers made before.
+    /// </summary>
     private string UrlOf(IReadOnlyDictionary<string, string> labels, IReadOnlyDictionary<int, int> hostPorts) =>
-        HostNetwork ? $"http://{options.AdvertisedHost}:{labels[PortLabel]}"
+        labels[NetworkLabel] == "host" ? $"http://{options.AdvertisedHost}:{labels[PortLabel]}"
         : hostPorts.TryGetValue(BridgePort, out var hostPort) ? $"http://{options.AdvertisedHost}:{hostPort}"
         : "";
 

@@ -177,6 +177,90 @@ public sealed class DeploymentTests(HangarStack stack)
     }
 
     [Fact]
+    public async Task HungAgent_StopsAnsweringHealth_AndIsReplaced()
+    {
+        var agentId = await CreateAgentAsync();
+        var deployment = await WaitForStatusAsync(agentId, await DeployPlainAsync(agentId), "running");
+        var container = await ContainerOfAsync(deployment);
+
+        // The agent's only thread blocks: the container runs, but nothing answers. The run in flight ends when it goes.
+        var (_, send) = await stack.StartChatAsync("hang forever", agentId);
+        var hungRun = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded, timeout: TimeSpan.FromSeconds(45));
+
+        Assert.NotEqual("completed", hungRun[^1].Data["status"]!.ToString());
+        await WaitForAsync(agentId, deployment, d => d["restart_count"]!.GetValue<int>() >= 1);
+        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        await HangarStack.WaitForAsync(async () =>
+            await docker.InspectContainerAsync(container, Ct) is null
+                && (await docker.ListContainersAsync([$"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={deployment["id"]}"], Ct)).Count == 1 ? "replaced" : null);
+        await WaitForAsync(agentId, deployment, d => d["status"]!.ToString() == "running" && d["url"]!.ToString() != deployment["url"]!.ToString());
+        Assert.StartsWith("tick 0", await ChatAsync(agentId, "answering again?"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AgentThatKeepsCrashingAfterItRan_EndsFailed()
+    {
+        var agentId = await CreateAgentAsync();
+        var deployment = await WaitForStatusAsync(agentId, await DeployPlainAsync(agentId, """{"AGENT_MODE":"crash-later","CRASH_AFTER_MS":"2500"}"""), "running");
+
+        // The engine restarts it (on-failure) until the limit; the Deployer counts every restart, then gives up.
+        var failed = await WaitForStatusAsync(agentId, deployment, "failed", seconds: 90);
+
+        var error = failed["error"]!.ToString();
+        Assert.Contains("The agent kept crashing", error, StringComparison.Ordinal);
+        Assert.Contains("plain agent: crashing later on purpose", error, StringComparison.Ordinal);
+        Assert.True(failed["restart_count"]!.GetValue<int>() > HangarStack.MaxRestarts, failed.ToJsonString());
+        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        await HangarStack.WaitForAsync(async () =>
+            (await docker.ListContainersAsync([$"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={deployment["id"]}"], Ct)).Count == 0 ? "gone" : null);
+    }
+
+    [Fact]
+    public async Task RestartedProcessDeployer_AdoptsTheRunningProcess()
+    {
+        var agentId = await CreateAgentAsync();
+        var deployment = await WaitForStatusAsync(agentId, await DeployAsync(agentId, Bundles.TarGz(Bundles.Plain), "agent.mjs", "process"), "running");
+        var instance = (string)(await ScalarAsync($"select instance_id from deployments where id = '{deployment["id"]}'"))!;
+
+        stack.ProcessDeployer.Kill(entireProcessTree: false);
+        await stack.ProcessDeployer.WaitForExitAsync(Ct);
+        stack.ProcessDeployer = await stack.StartDeployerAsync("process", "deployer-process-2");
+
+        await HangarStack.WaitForAsync(async () =>
+            await ScalarAsync($"select lease_owner from deployments where id = '{deployment["id"]}'") is string name
+                && name.StartsWith("deployer-process-2", StringComparison.Ordinal) ? name : null);
+        await Task.Delay(1000, Ct);
+        var current = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}/deployments/{deployment["id"]}", Ct);
+        Assert.Equal("running", current!["status"]!.ToString());
+        Assert.Equal(0, current["restart_count"]!.GetValue<int>());
+        Assert.Equal(instance, await ScalarAsync($"select instance_id from deployments where id = '{deployment["id"]}'"));
+        Assert.StartsWith("tick 0", await ChatAsync(agentId, "adopted?"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BridgeNetwork_PublishesTheWrapperOnAFreeHostPort_AndChats()
+    {
+        // One Docker Deployer at a time: the host-network one steps aside (its leases released) for a bridge one.
+        await stack.DockerDeployer.StopAsync(TimeSpan.FromSeconds(10));
+        stack.DockerDeployer = await stack.StartDeployerAsync("docker", "deployer-bridge", new Dictionary<string, string> { ["Deployer__Docker__NetworkMode"] = "bridge" });
+        try
+        {
+            var agentId = await CreateAgentAsync();
+            var deployment = await WaitForStatusAsync(agentId, await DeployPlainAsync(agentId), "running");
+
+            using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+            var container = (await docker.InspectContainerAsync(await ContainerOfAsync(deployment), Ct))!;
+            Assert.Equal($"http://127.0.0.1:{container.HostPorts[3000]}", deployment["url"]!.ToString());
+            Assert.StartsWith("tick 0", await ChatAsync(agentId, "over the bridge"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await stack.DockerDeployer.StopAsync(TimeSpan.FromSeconds(10));
+            stack.DockerDeployer = await stack.StartDeployerAsync("docker", "deployer-docker-3");
+        }
+    }
+
+    [Fact]
     public async Task MissingImage_FailsTheStart_Readably()
     {
         using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
@@ -208,18 +292,18 @@ public sealed class DeploymentTests(HangarStack stack)
         return (await response.Content.ReadFromJsonAsync<JsonObject>(Ct))!;
     }
 
-    private Task<JsonObject> WaitForStatusAsync(Guid agentId, JsonObject deployment, string status) => WaitForAsync(agentId, deployment, d =>
+    private Task<JsonObject> WaitForStatusAsync(Guid agentId, JsonObject deployment, string status, int seconds = 45) => WaitForAsync(agentId, deployment, d =>
     {
         var now = d["status"]!.ToString();
         return now == status ? true : now == "failed" ? throw new InvalidOperationException($"The deployment failed: {d["error"]}") : false;
-    });
+    }, seconds);
 
-    private async Task<JsonObject> WaitForAsync(Guid agentId, JsonObject deployment, Func<JsonObject, bool> condition) =>
+    private async Task<JsonObject> WaitForAsync(Guid agentId, JsonObject deployment, Func<JsonObject, bool> condition, int seconds = 45) =>
         await HangarStack.WaitForAsync(async () =>
         {
             var current = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}/deployments/{deployment["id"]}", Ct);
             return condition(current!) ? current : null;
-        }, seconds: 45);
+        }, seconds);
 
     private async Task<string> ContainerOfAsync(JsonObject deployment)
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -72,13 +73,16 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
     public ChildProcess DockerDeployer { get; set; } = null!;
 
     /// <summary>The Deployer running <c>process</c> deployments.</summary>
-    public ChildProcess ProcessDeployer { get; private set; } = null!;
+    public ChildProcess ProcessDeployer { get; set; } = null!;
+
+    /// <summary>The test Deployers' crash-loop limit, low so that a crash loop ends quickly.</summary>
+    public const int MaxRestarts = 3;
 
     /// <summary>
     /// Starts a Deployer replica with short intervals and returns once it is healthy. Each gets its own lease name;
-    /// the process runtime keeps its instances under the stack's data.
+    /// the process runtime keeps its instances under the stack's data. <paramref name="settings"/> come last.
     /// </summary>
-    public async Task<ChildProcess> StartDeployerAsync(string runtime, string name)
+    public async Task<ChildProcess> StartDeployerAsync(string runtime, string name, IReadOnlyDictionary<string, string>? settings = null)
     {
         var environment = App.DeployerEnvironment(runtime, $"{name}-{Guid.NewGuid().ToString("N")[..6]}");
         environment["Deployer__LeaseDuration"] = "00:00:03";
@@ -86,7 +90,15 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
         environment["Deployer__HealthTimeout"] = "00:00:20";
         environment["Deployer__DrainTimeout"] = "00:00:15";
         environment["Deployer__StopTimeout"] = "00:00:03";
+        environment["Deployer__MaxRestarts"] = MaxRestarts.ToString(CultureInfo.InvariantCulture);
+        environment["Deployer__LivenessInterval"] = "00:00:01";
+        environment["Deployer__LivenessTimeout"] = "00:00:02";
         environment["Deployer__Process__DataDirectory"] = _processData;
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
         var port = FreePort.Next();
         var process = ServiceProcess.Start("Deployer", port, environment, Echo, name);
         _deployers.Add(process);

@@ -1,3 +1,4 @@
+using Hangar.ApiService;
 using Hangar.ApiService.Telemetry;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -44,6 +45,36 @@ public sealed class RetentionJobTests(HangarStack stack)
     }
 
     [Fact]
+    public async Task RunOnce_DeletesBundlesNoDeploymentUses_OnceUnusedLongEnough()
+    {
+        var agentId = await stack.CreateAgentAsync();
+        await using var db = NpgsqlDataSource.Create(stack.PostgresConnectionString);
+        await using (var seed = db.CreateCommand("""
+            insert into bundles (organization_id, hash, file_count, size, archive, used_at)
+            select a.organization_id, b.hash, 1, 1, '\x00', b.used_at from agents a,
+                   (values (decode(md5(@agent::text || 'old'), 'hex'), now() - interval '3 days'),
+                           (decode(md5(@agent::text || 'recent'), 'hex'), now() - interval '1 hour'),
+                           (decode(md5(@agent::text || 'deployed'), 'hex'), now() - interval '3 days')) b(hash, used_at)
+            where a.id = @agent;
+            insert into deployments (id, organization_id, agent_id, number, runtime, target, status, entrypoint, bundle_hash)
+            select gen_random_uuid(), organization_id, id, (select coalesce(max(number), 0) + 1 from deployments where agent_id = @agent), 'process', 'preview', 'stopped', 'agent.mjs', decode(md5(@agent::text || 'deployed'), 'hex')
+            from agents where id = @agent;
+            """))
+        {
+            seed.Parameters.AddWithValue("agent", agentId);
+            await seed.ExecuteNonQueryAsync(Ct);
+        }
+
+        await Job(db).RunOnceAsync(Ct);
+
+        var kept = await ListAsync(db, """
+            select label from (values ('old'), ('recent'), ('deployed')) v(label)
+            where exists (select 1 from bundles where hash = decode(md5(@agent::text || label), 'hex')) order by label
+            """, agentId);
+        Assert.Equal(["deployed", "recent"], kept);
+    }
+
+    [Fact]
     public async Task RunOnce_WhileAnotherReplicaHoldsTheLock_DoesNothing()
     {
         await using var db = NpgsqlDataSource.Create(stack.PostgresConnectionString);
@@ -64,7 +95,8 @@ public sealed class RetentionJobTests(HangarStack stack)
     }
 
     private static RetentionJob Job(NpgsqlDataSource db) =>
-        new(db, Options.Create(new TelemetryOptions { Retention = TimeSpan.FromDays(1) }), NullLogger<RetentionJob>.Instance);
+        new(db, Options.Create(new TelemetryOptions { Retention = TimeSpan.FromDays(1) }),
+            Options.Create(new DeploymentOptions { UnusedBundleRetention = TimeSpan.FromDays(1) }), NullLogger<RetentionJob>.Instance);
 
     private static async Task<List<string>> ListAsync(NpgsqlDataSource db, string sql, Guid agentId)
     {

@@ -1,6 +1,8 @@
 // A Blink-protocol agent with no dependencies, for testing what runs it (the wrapper, the Deployer's runtimes).
-// /_agent/chat streams "tick N" text deltas TICK_MS apart (0: as fast as it can); AGENT_MODE=crash exits at start with code 3 after
-// printing to stderr. Every start prints one line to stdout and one to stderr.
+// /_agent/chat streams "tick N" text deltas TICK_MS apart (0: as fast as it can); a chat that mentions "hang forever"
+// blocks the agent's only thread, so it stays up but answers nothing more. AGENT_MODE=crash exits at start with code 3
+// after printing to stderr; AGENT_MODE=crash-later serves, then exits with code 4 after CRASH_AFTER_MS. Every start
+// prints one line to stdout and one to stderr.
 import http from "node:http";
 
 const mode = process.env.AGENT_MODE ?? "serve";
@@ -12,6 +14,12 @@ if (mode === "crash") {
   console.error("plain agent: crashing on purpose");
   process.exit(3);
 }
+if (mode === "crash-later") {
+  setTimeout(() => {
+    console.error("plain agent: crashing later on purpose");
+    process.exit(4);
+  }, Number(process.env.CRASH_AFTER_MS ?? 3000));
+}
 
 const server = http.createServer(async (req, res) => {
   if (req.url === "/_agent/health") {
@@ -19,7 +27,12 @@ const server = http.createServer(async (req, res) => {
     return;
   }
   if (req.url === "/_agent/chat" && req.method === "POST") {
-    for await (const _ of req) { /* the body is not needed */ }
+    let body = "";
+    for await (const chunk of req) body += chunk;
+    if (body.includes("hang forever")) {
+      console.log("plain agent: hanging on purpose");
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    }
     res.writeHead(200, { "content-type": "text/event-stream", "x-vercel-ai-ui-message-stream": "v1" });
     const send = (chunk) => res.write(`data: ${JSON.stringify(chunk)}\n\n`);
     send({ type: "start" });
