@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Security.Authentication;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -450,6 +451,12 @@ public sealed class DockerClient : IDisposable
         catch (HttpRequestException ex) when (ex.InnerException is SocketException socket)
         {
             throw new DockerException(Endpoint.Unreachable(socket), ex);
+        }
+        catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException tls)
+        {
+            throw new DockerException(
+                $"The TLS handshake with the Docker engine at {Endpoint.Address} failed: its certificate must chain to ca.pem in " +
+                $"{Endpoint.CertificateDirectory}, and it must accept cert.pem there ({tls.Message}).", ex);
         }
 
         if (response.IsSuccessStatusCode || (int)response.StatusCode == 304)
