@@ -6,22 +6,39 @@ using Hangar.Docker;
 
 namespace Hangar.AppHost;
 
-/// <summary>One resource of a running <see cref="HangarApp"/>: a name, what it is, and where it is reached.</summary>
-public sealed record HangarResource(string Name, string Kind, string Endpoint, ChildProcess? Process);
-
 /// <summary>
 /// The whole Hangar stack as one object: PostgreSQL and Redis (embedded or external), then StreamHub and the ApiService
 /// replicas, each started once what it needs answers, wired with Aspire's environment contracts
-/// (<c>ConnectionStrings__*</c>, <c>services__*</c>). <c>dotnet run --project AppHost</c> runs it; tests start it the
-/// same way with <see cref="StartAsync"/> and dispose it when done, which stops everything in reverse order.
+/// (<c>ConnectionStrings__*</c>, <c>services__*</c>, <c>OTEL_*</c>). <c>dotnet run --project AppHost</c> runs it; tests
+/// start it the same way with <see cref="StartAsync"/> and dispose it when done, which stops everything in reverse
+/// order. Each resource's output goes to <c>{data}/logs/{name}.log</c>; a service that crashes is restarted.
 /// </summary>
 public sealed class HangarApp : IAsyncDisposable
 {
+    /// <summary>The name the app's own reports (restarts, choices) carry in the output and the logs.</summary>
+    public const string ReportName = "apphost";
+
+    private static readonly TimeSpan MaxRestartDelay = TimeSpan.FromSeconds(30);
+
     private readonly List<IAsyncDisposable> _stopInReverse = [];
     private readonly List<HangarResource> _resources = [];
     private readonly string? _temporaryDirectory;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Action<string, string> _output;
 
-    private HangarApp(string? temporaryDirectory) => _temporaryDirectory = temporaryDirectory;
+    private HangarApp(string? temporaryDirectory, ResourceLogs logs, Action<string, string>? echo)
+    {
+        _temporaryDirectory = temporaryDirectory;
+        Logs = logs;
+        _output = (name, line) =>
+        {
+            logs.Write(name, line);
+            echo?.Invoke(name, line);
+        };
+    }
+
+    /// <summary>Where each resource's output is kept.</summary>
+    public ResourceLogs Logs { get; }
 
     public IReadOnlyList<HangarResource> Resources => _resources;
 
@@ -56,10 +73,10 @@ public sealed class HangarApp : IAsyncDisposable
         var temporary = options.DataDirectory is null ? Path.Combine(Path.GetTempPath(), "hangar-" + Guid.NewGuid().ToString("N")[..12]) : null;
         var dataDirectory = Path.GetFullPath(options.DataDirectory ?? temporary!);
         Directory.CreateDirectory(dataDirectory);
-        var app = new HangarApp(temporary);
+        var app = new HangarApp(temporary, new ResourceLogs(Path.Combine(dataDirectory, "logs")), echo);
         try
         {
-            await app.StartResourcesAsync(options, dataDirectory, echo, cancellationToken).ConfigureAwait(false);
+            await app.StartResourcesAsync(options, dataDirectory, cancellationToken).ConfigureAwait(false);
             return app;
         }
         catch
@@ -72,6 +89,7 @@ public sealed class HangarApp : IAsyncDisposable
     /// <summary>Stops the services, then Redis and PostgreSQL: the reverse of the start order.</summary>
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
         for (var i = _stopInReverse.Count - 1; i >= 0; i--)
         {
             await _stopInReverse[i].DisposeAsync().ConfigureAwait(false);
@@ -83,6 +101,8 @@ public sealed class HangarApp : IAsyncDisposable
             await RemoveContainersAsync().ConfigureAwait(false);
         }
 
+        Logs.Dispose();
+        _stopping.Dispose();
         if (_temporaryDirectory is not null && Directory.Exists(_temporaryDirectory))
         {
             try
@@ -96,8 +116,9 @@ public sealed class HangarApp : IAsyncDisposable
         }
     }
 
-    private async Task StartResourcesAsync(HangarAppOptions options, string dataDirectory, Action<string, string>? echo, CancellationToken cancellationToken)
+    private async Task StartResourcesAsync(HangarAppOptions options, string dataDirectory, CancellationToken cancellationToken)
     {
+        var echo = _output;
         var postgres = options.PostgresConnectionString is null
             ? PostgresServer.StartAsync(Path.Combine(dataDirectory, "postgres"), options.PostgresPort, options.FastUnsafePostgres, echo, cancellationToken)
             : null;
@@ -130,30 +151,41 @@ public sealed class HangarApp : IAsyncDisposable
             ["Hangar__BootstrapApiKey"] = ApiKey,
             ["services__streamhub__http__0"] = streamHubUrl,
         };
+        if (options.OtlpEndpoint is { Length: > 0 } otlp)
+        {
+            environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp;
+            environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = options.OtlpProtocol;
+        }
+
         foreach (var (key, value) in options.Environment)
         {
             environment[key] = value;
         }
 
         DeployerRuntime = await ChooseDeployerRuntimeAsync(options.DeployerRuntime, cancellationToken).ConfigureAwait(false);
+        Report($"PostgreSQL: {(Postgres is null ? "external" : $"embedded, data in {Postgres.DataDirectory}")}; " +
+            $"Redis: {(Redis is null ? "external" : "embedded")}; Deployer: {DeployerRuntime}" +
+            $"{(options.DeployerRuntime == "auto" ? " (auto: " + (DeployerRuntime == "docker" ? "the Docker engine answers)" : "no Docker engine answers)") : "")}; " +
+            $"telemetry: {(options.OtlpEndpoint is { Length: > 0 } endpoint ? "OTLP to " + endpoint : "none (set OTEL_EXPORTER_OTLP_ENDPOINT)")}");
+        _restartCrashed = options.RestartCrashedServices;
         if (DeployerRuntime != "none")
         {
             environment["Hangar__Deployments__DefaultRuntime"] = DeployerRuntime;
         }
 
         ServiceEnvironment = environment;
-        StartService("streamhub", "StreamHub", streamHubPort, environment, echo);
+        StartService("streamhub", "StreamHub", streamHubPort, environment);
         for (var i = 0; i < options.ApiReplicas; i++)
         {
             var port = options.ApiPort is { } first ? first + i : FreePort.Next();
-            StartService(options.ApiReplicas == 1 ? "apiservice" : $"apiservice-{i}", "ApiService", port, environment, echo);
+            StartService(options.ApiReplicas == 1 ? "apiservice" : $"apiservice-{i}", "ApiService", port, environment);
         }
 
         await WaitAllHealthyAsync(cancellationToken).ConfigureAwait(false);
         if (DeployerRuntime != "none")
         {
             // The services run on loopback, so containers share the host's network to reach ApiService.
-            StartService("deployer", "Deployer", FreePort.Next(), DeployerEnvironment(DeployerRuntime, $"deployer-{Environment.ProcessId}"), echo);
+            StartService("deployer", "Deployer", FreePort.Next(), DeployerEnvironment(DeployerRuntime, $"deployer-{Environment.ProcessId}"));
             await WaitAllHealthyAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -216,11 +248,84 @@ public sealed class HangarApp : IAsyncDisposable
         return resource;
     }
 
-    private void StartService(string name, string project, int port, Dictionary<string, string> environment, Action<string, string>? echo)
+    private bool _restartCrashed;
+
+    /// <summary>Starts a service and keeps it running; its telemetry carries the resource's name as <c>service.instance.id</c>.</summary>
+    private void StartService(string name, string project, int port, Dictionary<string, string> environment)
     {
-        var process = ServiceProcess.Start(project, port, environment, echo, name);
-        _stopInReverse.Add(process);
-        _resources.Add(new HangarResource(name, project, $"http://127.0.0.1:{port}", process));
+        var serviceEnvironment = new Dictionary<string, string>(environment) { ["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={name}" };
+        ChildProcess Start() => ServiceProcess.Start(project, port, serviceEnvironment, _output, name);
+        var resource = new HangarResource(name, project, $"http://127.0.0.1:{port}", Start());
+        _resources.Add(resource);
+        _stopInReverse.Add(new Supervisor(this, resource, Start));
+    }
+
+    private void Report(string line) => _output(ReportName, line);
+
+    /// <summary>
+    /// Restarts a service whose process exits while the app runs, 1 s after the first crash and up to 30 s apart
+    /// after more, and reports each; stopping it stops the current process.
+    /// </summary>
+    private sealed class Supervisor : IAsyncDisposable
+    {
+        private readonly HangarResource _resource;
+        private readonly Task _watching;
+
+        public Supervisor(HangarApp app, HangarResource resource, Func<ChildProcess> start)
+        {
+            _resource = resource;
+            _watching = WatchAsync(app, start, app._stopping.Token);
+        }
+
+        private async Task WatchAsync(HangarApp app, Func<ChildProcess> start, CancellationToken stopping)
+        {
+            var delay = TimeSpan.FromSeconds(1);
+            try
+            {
+                while (true)
+                {
+                    var started = DateTime.UtcNow;
+                    await _resource.Process!.WaitForExitAsync(stopping).ConfigureAwait(false);
+                    if (!app._restartCrashed)
+                    {
+                        app.Report($"{_resource.Name} exited with code {_resource.Process.ExitCode}");
+                        return;
+                    }
+
+                    delay = DateTime.UtcNow - started > MaxRestartDelay * 2 ? TimeSpan.FromSeconds(1) : delay;
+                    app.Report($"{_resource.Name} exited with code {_resource.Process.ExitCode}; restarting it in {delay.TotalSeconds:0} s");
+                    await Task.Delay(delay, stopping).ConfigureAwait(false);
+                    await _resource.Process.DisposeAsync().ConfigureAwait(false);
+                    _resource.Process = start();
+                    _resource.Restarts++;
+                    delay = delay * 2 < MaxRestartDelay ? delay * 2 : MaxRestartDelay;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The app is stopping.
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _watching.ConfigureAwait(false);
+            await _resource.Process!.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>An HTTP client for a service by its resource name, with the API key: <c>app.CreateHttpClient("apiservice")</c>.</summary>
+    public HttpClient CreateHttpClient(string resourceName)
+    {
+        var resource = this[resourceName];
+        if (!resource.Endpoint.StartsWith("http", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"{resourceName} is a {resource.Kind} server, not an HTTP service.", nameof(resourceName));
+        }
+
+        var client = new HttpClient { BaseAddress = new Uri(resource.Endpoint) };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ApiKey);
+        return client;
     }
 
     /// <summary>Waits for a service's <c>/health</c>; throws with its last output when it exits first or takes over 60 s.</summary>

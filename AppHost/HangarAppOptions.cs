@@ -46,6 +46,18 @@ public sealed class HangarAppOptions
     /// </summary>
     public string DeployerRuntime { get; set; } = "auto";
 
+    /// <summary>
+    /// Where every service sends traces, metrics and logs over OTLP (an Aspire dashboard, Jaeger, a collector).
+    /// <c>dotnet run --project AppHost</c> takes it from <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>. Unset: no export.
+    /// </summary>
+    public string? OtlpEndpoint { get; set; }
+
+    /// <summary><c>grpc</c> or <c>http/protobuf</c> (default), as <c>OTEL_EXPORTER_OTLP_PROTOCOL</c>.</summary>
+    public string OtlpProtocol { get; set; } = "http/protobuf";
+
+    /// <summary>Restart a service whose process exits while the app runs (default), or only report it.</summary>
+    public bool RestartCrashedServices { get; set; } = true;
+
     /// <summary>Trade PostgreSQL durability for speed (fsync off): for tests, whose data is thrown away.</summary>
     public bool FastUnsafePostgres { get; set; }
 

@@ -9,6 +9,8 @@ var options = configuration.GetSection(HangarAppOptions.Section).Get<HangarAppOp
 options.DataDirectory ??= Path.Combine(ServiceProcess.RepositoryRoot, ".data");
 options.ApiPort ??= 5080;
 options.StreamHubPort ??= 5081;
+options.OtlpEndpoint ??= configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+options.OtlpProtocol = configuration["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? options.OtlpProtocol;
 
 using var stopping = new CancellationTokenSource();
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
@@ -32,32 +34,20 @@ lock (output)
     Console.WriteLine($"{"resource".PadRight(width)} {"state",-8} endpoint");
     foreach (var resource in app.Resources)
     {
-        var state = resource.Process is null ? "external" : "running";
-        Console.WriteLine($"{resource.Name.PadRight(width)} {state,-8} {resource.Endpoint}");
+        Console.WriteLine($"{resource.Name.PadRight(width)} {resource.State,-8} {resource.Endpoint}");
     }
 
     Console.WriteLine();
     Console.WriteLine($"API key:  {app.ApiKey}");
     Console.WriteLine($"Try:      curl -H 'Authorization: Bearer {app.ApiKey}' {app.ApiUrls[0]}/api/agents");
+    Console.WriteLine($"Logs:     {app.Logs.Directory}/<resource>.log");
     Console.WriteLine("Ctrl+C stops everything.");
     Console.WriteLine();
 }
 
-var exited = app.Resources.Where(r => r.Process is not null).Select(async r =>
-{
-    await r.Process!.WaitForExitAsync(stopping.Token);
-    return r;
-});
-try
-{
-    var crashed = await await Task.WhenAny(exited);
-    Console.Error.WriteLine($"{crashed.Name} exited with code {crashed.Process!.ExitCode}; stopping the stack.");
-    Environment.ExitCode = 1;
-}
-catch (OperationCanceledException)
-{
-    Console.WriteLine("Stopping …");
-}
+// A service that crashes is restarted by the app (and reported above); this only waits for Ctrl+C.
+await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, CancellationToken.None);
+Console.WriteLine("Stopping …");
 
 void Stop(PosixSignalContext context)
 {

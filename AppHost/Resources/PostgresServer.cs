@@ -26,6 +26,8 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public int Port { get; }
 
+    public string DataDirectory => _dataDirectory;
+
     public ChildProcess ServerProcess => _process;
 
     public string DatabaseName => "hangar";

@@ -48,14 +48,13 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
             ApiKey = ApiKey,
             FastUnsafePostgres = true,
             DeployerRuntime = "none",
+            OtlpEndpoint = Otlp.Url,
             Environment =
             {
                 ["Hangar__Runs__AgentFirstByteTimeout"] = "00:00:02",
                 ["Hangar__Runs__AgentIdleTimeout"] = "00:00:02",
                 ["Hangar__Runs__LeaseDuration"] = "00:00:03",
                 ["Hangar__Runs__HeartbeatInterval"] = "00:00:01",
-                ["OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Url,
-                ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
                 ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
                 ["OTEL_BLRP_SCHEDULE_DELAY"] = "200",
                 ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",

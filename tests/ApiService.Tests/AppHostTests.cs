@@ -1,0 +1,60 @@
+using System.Net;
+using System.Text;
+using Hangar.AppHost;
+
+namespace ApiService.Tests;
+
+/// <summary>
+/// The AppHost's composition as the stack runs it: a client per resource by name, each resource's output in its log
+/// file, OTLP export naming each replica, and a crashed service restarted and reported.
+/// </summary>
+[Collection(nameof(HangarStack))]
+public sealed class AppHostTests(HangarStack stack)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task CreateHttpClient_ByResourceName_CarriesTheApiKey()
+    {
+        using var api = stack.App.CreateHttpClient("apiservice-1");
+
+        using var agents = await api.GetAsync("/api/agents", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, agents.StatusCode);
+        Assert.Equal(stack.App.ApiUrls[1] + "/", api.BaseAddress!.ToString());
+        Assert.Throws<ArgumentException>(() => stack.App.CreateHttpClient("postgres"));
+    }
+
+    [Fact]
+    public async Task Telemetry_FromEveryService_NamesItsResource()
+    {
+        foreach (var name in (string[])["apiservice-0", "apiservice-1", "streamhub"])
+        {
+            await HangarStack.WaitForAsync(() => Task.FromResult(
+                stack.Otlp.Exports("metrics").Any(e => Encoding.UTF8.GetString(e.Body).Contains(name, StringComparison.Ordinal)) ? name : null));
+        }
+    }
+
+    [Fact]
+    public async Task CrashedService_IsRestarted_Reported_AndLogged()
+    {
+        var streamhub = stack.App["streamhub"];
+        var crashed = streamhub.Process!;
+        var restartsBefore = streamhub.Restarts;
+
+        crashed.Kill();
+
+        await HangarStack.WaitForAsync(() => Task.FromResult(streamhub.Restarts > restartsBefore ? "restarted" : null));
+        Assert.NotSame(crashed, streamhub.Process);
+        await HangarApp.WaitHealthyAsync(streamhub, Ct);
+        Assert.Equal("running", streamhub.State);
+        var (_, send) = await stack.StartChatAsync("after the restart");
+        var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
+        Assert.Equal("completed", events[^1].Data["status"]!.ToString());
+
+        var report = await File.ReadAllTextAsync(stack.App.Logs.PathOf(HangarApp.ReportName), Ct);
+        Assert.Contains("streamhub exited with code 137; restarting it in 1 s", report, StringComparison.Ordinal);
+        var lines = await File.ReadAllLinesAsync(stack.App.Logs.PathOf("streamhub"), Ct);
+        Assert.True(lines.Count(l => l.Contains("Now listening on", StringComparison.Ordinal)) >= 2, string.Join('\n', lines.TakeLast(10)));
+    }
+}
