@@ -1,9 +1,16 @@
 using System.Runtime.InteropServices;
 using Hangar.AppHost;
+using Hangar.AppHost.Publishing;
 using Hangar.AppHost.Resources;
 using Microsoft.Extensions.Configuration;
 
 // dotnet run --project AppHost: the whole stack on this machine, data kept in .data/ under the repository.
+// dotnet run --project AppHost -- publish compose|kubernetes [--output DIR] [--Publish:…=…]: files to run it elsewhere.
+if (args is ["publish", .. var publishArgs])
+{
+    return await Publish.RunAsync(publishArgs);
+}
+
 var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args).Build();
 var options = configuration.GetSection(HangarAppOptions.Section).Get<HangarAppOptions>() ?? new HangarAppOptions();
 options.DataDirectory ??= Path.Combine(ServiceProcess.RepositoryRoot, ".data");
@@ -48,6 +55,8 @@ lock (output)
 // A service that crashes is restarted by the app (and reported above); this only waits for Ctrl+C.
 await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, CancellationToken.None);
 Console.WriteLine("Stopping …");
+
+return Environment.ExitCode;
 
 void Stop(PosixSignalContext context)
 {

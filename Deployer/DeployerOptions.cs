@@ -60,7 +60,11 @@ public sealed class DockerRuntimeOptions
     /// <summary>The agent image (WrapperImage/Dockerfile, built by scripts/build-agent-image.sh). Default hangar/agent:latest.</summary>
     public string Image { get; set; } = "hangar/agent:latest";
 
-    /// <summary><c>bridge</c> (default; the wrapper's port is published on a free port of <see cref="PublishHostIp"/>) or <c>host</c>.</summary>
+    /// <summary>
+    /// <c>bridge</c> (default; the wrapper's port is published on a free port of <see cref="PublishHostIp"/>),
+    /// <c>host</c>, or the name of a Docker network that ApiService is on too (compose, a Docker host of a cluster):
+    /// the container joins it and is reached by its name, nothing published.
+    /// </summary>
     public string NetworkMode { get; set; } = "bridge";
 
     public string PublishHostIp { get; set; } = "127.0.0.1";

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what running and testing Hangar need on a Debian machine, when it is missing: PostgreSQL and redis-server
 # (the AppHost runs them from their binaries), Node.js for the Blink SDK test agent and its npm packages, jq for the
-# README walk-through, and a Docker engine with the agent image (docker.io and debootstrap; dockerd is started when
-# no engine answers).
+# README walk-through, a Docker engine with the agent image (docker.io and debootstrap; dockerd is started when no
+# engine answers), and docker-compose for the published compose file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ command -v npm >/dev/null || need+=(npm)
 command -v jq >/dev/null || need+=(jq)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} …"
   apt-get update -qq

@@ -29,6 +29,9 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
 
     private bool HostNetwork => _docker.NetworkMode == "host";
 
+    /// <summary>On the default bridge the wrapper's port is published; on a named network it is reached by the container's name.</summary>
+    private bool Publishes => _docker.NetworkMode == "bridge";
+
     public async Task<IReadOnlyList<AgentInstance>> ListAsync(CancellationToken cancellationToken)
     {
         var containers = await docker.ListContainersAsync([DeploymentLabel, $"{InstallationLabel}={installation}"], cancellationToken).ConfigureAwait(false);
@@ -71,19 +74,22 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
             MemoryBytes = _docker.MemoryBytes,
             Cpus = _docker.Cpus,
             NetworkMode = _docker.NetworkMode,
-            PublishedPorts = HostNetwork ? [] : [BridgePort],
+            PublishedPorts = Publishes ? [BridgePort] : [],
             PublishHostIp = _docker.PublishHostIp,
             ExtraHosts = HostNetwork ? [] : ["host.docker.internal:host-gateway"],
             RestartPolicy = new RestartPolicy("on-failure", options.MaxRestarts),
             StopTimeoutSeconds = (int)Math.Ceiling(options.StopTimeout.TotalSeconds),
         };
 
-        // The whole id: version 7 ids made close together share their first characters.
-        var name = $"hangar-deployment-{launch.DeploymentId:N}";
+        var name = ContainerName(launch.DeploymentId);
         string id;
         try
         {
             id = await CreateAsync(name, spec, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerException ex) when (ex.IsNotFound && ex.Message.Contains("network", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new AgentStartException($"The Docker network '{_docker.NetworkMode}' (Deployer:Docker:NetworkMode) does not exist. ({ex.Message})", ex);
         }
         catch (DockerException ex) when (ex.IsNotFound)
         {
@@ -102,7 +108,7 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
             throw new AgentStartException($"The container could not be started: {ex.Message}", ex);
         }
 
-        var hostPorts = HostNetwork ? new Dictionary<int, int>() : (await docker.InspectContainerAsync(id, cancellationToken).ConfigureAwait(false))?.HostPorts;
+        var hostPorts = Publishes ? (await docker.InspectContainerAsync(id, cancellationToken).ConfigureAwait(false))?.HostPorts : new Dictionary<int, int>();
         return new AgentInstance(id, launch.DeploymentId, UrlOf(labels, hostPorts ?? new Dictionary<int, int>()), launch.TokenId);
     }
 
@@ -180,14 +186,19 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
     }
 
     /// <summary>
-    /// Where the wrapper answers: its own port on the host network, else the host port its port 3000 is published on
-    /// (empty while stopped). The container's own network mode counts, so a Deployer whose setting changed still
-    /// finds the containers made before.
+    /// Where the wrapper answers: its own port on the host network, the host port its port 3000 is published on with
+    /// the default bridge (empty while stopped), or its name on a named network. The container's own network mode
+    /// counts, so a Deployer whose setting changed still finds the containers made before.
     /// </summary>
-    private string UrlOf(IReadOnlyDictionary<string, string> labels, IReadOnlyDictionary<int, int> hostPorts) =>
-        labels[NetworkLabel] == "host" ? $"http://{options.AdvertisedHost}:{labels[PortLabel]}"
-        : hostPorts.TryGetValue(BridgePort, out var hostPort) ? $"http://{options.AdvertisedHost}:{hostPort}"
-        : "";
+    private string UrlOf(IReadOnlyDictionary<string, string> labels, IReadOnlyDictionary<int, int> hostPorts) => labels[NetworkLabel] switch
+    {
+        "host" => $"http://{options.AdvertisedHost}:{labels[PortLabel]}",
+        "bridge" => hostPorts.TryGetValue(BridgePort, out var hostPort) ? $"http://{options.AdvertisedHost}:{hostPort}" : "",
+        _ => $"http://{ContainerName(Guid.Parse(labels[DeploymentLabel]))}:{BridgePort}",
+    };
+
+    // The whole id: version 7 ids made close together share their first characters.
+    private static string ContainerName(Guid deploymentId) => $"hangar-deployment-{deploymentId:N}";
 
     private static Guid? TokenOf(IReadOnlyDictionary<string, string> labels) =>
         labels.TryGetValue(TokenLabel, out var token) && Guid.TryParse(token, out var id) ? id : null;

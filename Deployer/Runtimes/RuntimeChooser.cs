@@ -14,9 +14,9 @@ public static class RuntimeChooser
             throw new InvalidOperationException($"Deployer:Runtime '{options.Runtime}' is not one of auto, docker, process.");
         }
 
-        if (options.Docker.NetworkMode is not ("bridge" or "host"))
+        if (string.IsNullOrWhiteSpace(options.Docker.NetworkMode))
         {
-            throw new InvalidOperationException($"Deployer:Docker:NetworkMode '{options.Docker.NetworkMode}' is not one of bridge, host.");
+            throw new InvalidOperationException("Deployer:Docker:NetworkMode is empty: use bridge, host, or the name of a Docker network.");
         }
 
         if (options.Runtime != "process")
