@@ -49,7 +49,8 @@ public sealed class DockerRuntime(DockerClient docker, DeployerOptions options, 
 
     public async Task<AgentInstance> StartAsync(AgentLaunch launch, CancellationToken cancellationToken)
     {
-        var port = HostNetwork ? LocalPorts.Next() : BridgePort;
+        // The wrapper takes the port, the agent the one after it.
+        var port = HostNetwork ? LocalPorts.Next(2) : BridgePort;
         var environment = new Dictionary<string, string>(launch.Environment, StringComparer.Ordinal)
         {
             ["ENTRYPOINT"] = launch.Entrypoint,

@@ -171,7 +171,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime, IDisposable
 
     private AgentInstance Spawn(AgentLaunch launch, string directory)
     {
-        var port = LocalPorts.Next();
+        var port = LocalPorts.Next(2); // the wrapper's, then the agent's
         var start = new ProcessStartInfo("/bin/sh") { WorkingDirectory = Path.Combine(directory, "app"), UseShellExecute = false };
 
         // The wrapper's output goes to a file, so the agent outlives a Deployer that dies; exec keeps the pid the wrapper's.
