@@ -1,5 +1,3 @@
-using System.Buffers.Text;
-using System.Security.Cryptography;
 using Hangar.AppHost.Resources;
 using Hangar.Contracts;
 using Hangar.Docker;
@@ -25,10 +23,12 @@ public sealed class HangarApp : IAsyncDisposable
     private readonly string? _temporaryDirectory;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Action<string, string> _output;
+    private readonly bool _restartCrashed;
 
-    private HangarApp(string? temporaryDirectory, ResourceLogs logs, Action<string, string>? echo)
+    private HangarApp(string? temporaryDirectory, ResourceLogs logs, Action<string, string>? echo, bool restartCrashed)
     {
         _temporaryDirectory = temporaryDirectory;
+        _restartCrashed = restartCrashed;
         Logs = logs;
         _output = (name, line) =>
         {
@@ -73,7 +73,7 @@ public sealed class HangarApp : IAsyncDisposable
         var temporary = options.DataDirectory is null ? Path.Combine(Path.GetTempPath(), "hangar-" + Guid.NewGuid().ToString("N")[..12]) : null;
         var dataDirectory = Path.GetFullPath(options.DataDirectory ?? temporary!);
         Directory.CreateDirectory(dataDirectory);
-        var app = new HangarApp(temporary, new ResourceLogs(Path.Combine(dataDirectory, "logs")), echo);
+        var app = new HangarApp(temporary, new ResourceLogs(Path.Combine(dataDirectory, "logs")), echo, options.RestartCrashedServices);
         try
         {
             await app.StartResourcesAsync(options, dataDirectory, cancellationToken).ConfigureAwait(false);
@@ -140,14 +140,14 @@ public sealed class HangarApp : IAsyncDisposable
         _resources.Add(new HangarResource("postgres", "PostgreSQL", PostgresConnectionString, Postgres?.ServerProcess));
         _resources.Add(new HangarResource("redis", "Redis", RedisConnectionString, Redis?.ServerProcess));
 
-        ApiKey = options.ApiKey ?? KeptSecret(dataDirectory, "api-key", () => "hgr_" + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)));
+        ApiKey = options.ApiKey ?? KeptSecret(dataDirectory, "api-key", GeneratedSecrets.ApiKey);
         var streamHubPort = options.StreamHubPort ?? FreePort.Next();
         var streamHubUrl = $"http://127.0.0.1:{streamHubPort}";
         var environment = new Dictionary<string, string>
         {
             ["ConnectionStrings__postgres"] = PostgresConnectionString,
             ["ConnectionStrings__redis"] = RedisConnectionString,
-            ["Hangar__SigningKey"] = options.SigningKey ?? KeptSecret(dataDirectory, "signing-key", () => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))),
+            ["Hangar__SigningKey"] = options.SigningKey ?? KeptSecret(dataDirectory, "signing-key", GeneratedSecrets.SigningKey),
             ["Hangar__BootstrapApiKey"] = ApiKey,
             ["services__streamhub__http__0"] = streamHubUrl,
         };
@@ -167,7 +167,6 @@ public sealed class HangarApp : IAsyncDisposable
             $"Redis: {(Redis is null ? "external" : "embedded")}; Deployer: {DeployerRuntime}" +
             $"{(options.DeployerRuntime == "auto" ? " (auto: " + (DeployerRuntime == "docker" ? "the Docker engine answers)" : "no Docker engine answers)") : "")}; " +
             $"telemetry: {(options.OtlpEndpoint is { Length: > 0 } endpoint ? "OTLP to " + endpoint : "none (set OTEL_EXPORTER_OTLP_ENDPOINT)")}");
-        _restartCrashed = options.RestartCrashedServices;
         if (DeployerRuntime != "none")
         {
             environment["Hangar__Deployments__DefaultRuntime"] = DeployerRuntime;
@@ -247,8 +246,6 @@ public sealed class HangarApp : IAsyncDisposable
         _stopInReverse.Add(resource);
         return resource;
     }
-
-    private bool _restartCrashed;
 
     /// <summary>Starts a service and keeps it running; its telemetry carries the resource's name as <c>service.instance.id</c>.</summary>
     private void StartService(string name, string project, int port, Dictionary<string, string> environment)

@@ -5,7 +5,7 @@ using Hangar.AppHost.Resources;
 using Microsoft.Extensions.Configuration;
 
 // dotnet run --project AppHost: the whole stack on this machine, data kept in .data/ under the repository.
-// dotnet run --project AppHost -- publish compose|kubernetes [--output DIR] [--Publish:…=…]: files to run it elsewhere.
+// dotnet run --project AppHost -- publish compose|kubernetes [--output DIR] [--skip-build] …: files to run it elsewhere.
 if (args is ["publish", .. var publishArgs])
 {
     return await Publish.RunAsync(publishArgs);
@@ -56,7 +56,7 @@ lock (output)
 await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, CancellationToken.None);
 Console.WriteLine("Stopping …");
 
-return Environment.ExitCode;
+return 0;
 
 void Stop(PosixSignalContext context)
 {

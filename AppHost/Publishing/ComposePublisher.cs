@@ -52,7 +52,7 @@ public static class ComposePublisher
             services[service.Name] = Map(
                 ("build", Map(("context", $"./images/{service.Name}"), ("args", Map(("BASE_IMAGE", BaseImage))))),
                 ("image", stack.ImageOf(service)),
-                ("environment", Environment(service)),
+                ("environment", EnvironmentOf(service)),
                 ("ports", service.PublicPort is { } port ? new[] { $"${{HANGAR_BIND_ADDRESS:-127.0.0.1}}:{port}:{PublishedStack.HttpPort}" } : null),
                 ("volumes", service.DrivesDocker ? new[] { "/var/run/docker.sock:/var/run/docker.sock" } : null),
                 ("depends_on", service.DependsOn.Count == 0 ? null : new OrderedDictionary<string, object>(
@@ -93,6 +93,6 @@ public static class ComposePublisher
     private static OrderedDictionary<string, object> Health(string[] test) =>
         Map(("test", test), ("interval", "2s"), ("timeout", "5s"), ("retries", 30), ("start_period", "5s"));
 
-    private static OrderedDictionary<string, object> Environment(PublishedService service) =>
+    private static OrderedDictionary<string, object> EnvironmentOf(PublishedService service) =>
         new(service.Settings.Select(s => KeyValuePair.Create(s.Name, (object)(s.Secret is { } secret ? $"${{{secret}}}" : s.Value!))));
 }

@@ -71,27 +71,17 @@ public sealed class PublishedStack
         var password = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(18));
         Secrets = new Dictionary<string, string>
         {
-            [SigningKey] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
-            [ApiKey] = "hgr_" + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)),
+            [SigningKey] = GeneratedSecrets.SigningKey(),
+            [ApiKey] = GeneratedSecrets.ApiKey(),
             [PostgresConnection] = options.PostgresConnectionString ?? $"Host=postgres;Port=5432;Username=postgres;Password={password};Database=hangar",
             [RedisConnection] = options.RedisConnectionString ?? "redis:6379",
         };
-        if (options.PostgresConnectionString is null)
+        if (HasPostgres)
         {
             Secrets[PostgresPassword] = password;
         }
 
-        var backing = new List<string>();
-        if (options.PostgresConnectionString is null)
-        {
-            backing.Add("postgres");
-        }
-
-        if (options.RedisConnectionString is null)
-        {
-            backing.Add("redis");
-        }
-
+        string[] backing = [.. HasPostgres ? ["postgres"] : Array.Empty<string>(), .. HasRedis ? ["redis"] : Array.Empty<string>()];
         Setting[] shared = [new("ConnectionStrings__redis", Secret: RedisConnection), new("Hangar__SigningKey", Secret: SigningKey)];
         Services =
         [
@@ -122,7 +112,7 @@ public sealed class PublishedStack
 
     public IReadOnlyList<PublishedService> Services { get; }
 
-    public bool HasPostgres => Secrets.ContainsKey(PostgresPassword);
+    public bool HasPostgres => Options.PostgresConnectionString is null;
 
     public bool HasRedis => Options.RedisConnectionString is null;
 

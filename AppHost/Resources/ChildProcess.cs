@@ -38,13 +38,22 @@ public sealed class ChildProcess : IAsyncDisposable
         startInfo.RedirectStandardOutput = true;
         startInfo.RedirectStandardError = true;
         startInfo.UseShellExecute = false;
+        var program = startInfo.FileName;
+        if (!OperatingSystem.IsWindows())
+        {
+            // A session of its own (setsid execs in place, so the pid stays the program's): Ctrl+C in a terminal
+            // reaches the AppHost alone, which then stops everything in reverse order.
+            startInfo.ArgumentList.Insert(0, program);
+            startInfo.FileName = "setsid";
+        }
+
         var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
         var child = new ChildProcess(name, process, echo);
         process.OutputDataReceived += (_, e) => child.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => child.OnLine(e.Data);
         if (!process.Start())
         {
-            throw new InvalidOperationException($"{name}: '{startInfo.FileName}' did not start.");
+            throw new InvalidOperationException($"{name}: '{program}' did not start.");
         }
 
         process.BeginOutputReadLine();

@@ -246,24 +246,10 @@ public sealed partial class Reconciler(
     /// </summary>
     private async Task BecomeHealthyAsync(ManagedDeployment deployment, AgentInstance instance, CancellationToken ct)
     {
-        var http = httpClients.CreateClient(HealthClient);
         var deadline = DateTimeOffset.UtcNow + options.HealthTimeout;
         var restartsBefore = (await runtime.InspectAsync(instance, ct)).Restarts;
-        while (true)
+        while (!await AnswersHealthAsync(instance, ct))
         {
-            try
-            {
-                using var response = await http.GetAsync($"{instance.Url}/_agent/health", ct);
-                if (response.IsSuccessStatusCode)
-                {
-                    break;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
-            {
-                // Not listening yet.
-            }
-
             var state = await runtime.InspectAsync(instance, ct);
             if (deployment.Status == "running" && (!state.Running || DateTimeOffset.UtcNow > deadline))
             {
@@ -313,22 +299,26 @@ public sealed partial class Reconciler(
             }
         }
 
-        bool answered;
-        try
-        {
-            using var response = await httpClients.CreateClient(HealthClient).GetAsync($"{instance.Url}/_agent/health", ct);
-            answered = response.IsSuccessStatusCode;
-        }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
-        {
-            answered = false;
-        }
-
+        var answered = await AnswersHealthAsync(instance, ct);
         lock (_gate)
         {
             var failures = answered ? 0 : _liveness.GetValueOrDefault(deploymentId).Failures + 1;
             _liveness[deploymentId] = failures >= options.LivenessFailures ? default : (DateTimeOffset.UtcNow, failures);
             return failures >= options.LivenessFailures;
+        }
+    }
+
+    /// <summary>One <c>/_agent/health</c> request, within <see cref="DeployerOptions.LivenessTimeout"/>: false when not listening (yet), failing or silent.</summary>
+    private async Task<bool> AnswersHealthAsync(AgentInstance instance, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await httpClients.CreateClient(HealthClient).GetAsync($"{instance.Url}/_agent/health", ct);
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            return false;
         }
     }
 

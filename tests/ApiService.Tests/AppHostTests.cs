@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using System.Text.RegularExpressions;
 using Hangar.AppHost;
 
 namespace ApiService.Tests;
@@ -28,10 +29,12 @@ public sealed class AppHostTests(HangarStack stack)
     [Fact]
     public async Task Telemetry_FromEveryService_NamesItsResource()
     {
+        // In OTLP protobuf a resource attribute is its key, then four bytes of framing, then its string value.
         foreach (var name in (string[])["apiservice-0", "apiservice-1", "streamhub"])
         {
+            var attribute = new Regex($@"service\.instance\.id[\s\S]{{4}}{name}(?![-\w])");
             await HangarStack.WaitForAsync(() => Task.FromResult(
-                stack.Otlp.Exports("metrics").Any(e => Encoding.UTF8.GetString(e.Body).Contains(name, StringComparison.Ordinal)) ? name : null));
+                stack.Otlp.Exports("metrics").Any(e => attribute.IsMatch(Encoding.Latin1.GetString(e.Body))) ? name : null));
         }
     }
 

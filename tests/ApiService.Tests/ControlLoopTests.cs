@@ -249,7 +249,7 @@ public sealed class ControlLoopTests(HangarStack stack)
         Assert.Null(second["next_cursor"]);
     }
 
-    private HttpClient HangarStackClient(int replica) => HangarStack.Client(stack.ApiUrls[replica], HangarStack.ApiKey);
+    private HttpClient HangarStackClient(int replica) => stack.App.CreateHttpClient($"apiservice-{replica}");
 
     private async Task<JsonObject> SendAsync(Guid chatId, string text, string behavior = "enqueue")
     {

@@ -63,7 +63,7 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
 
         App = await HangarApp.StartAsync(options, Echo);
         Agent = await agent;
-        Api = Client(App.ApiUrls[0], ApiKey);
+        Api = App.CreateHttpClient("apiservice-0");
         DockerDeployer = await StartDeployerAsync("docker", "deployer-docker");
         ProcessDeployer = await StartDeployerAsync("process", "deployer-process");
     }
