@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what running and testing Hangar need on a Debian machine, when it is missing: PostgreSQL and redis-server
 # (the AppHost runs them from their binaries), Node.js for the Blink SDK test agent and its npm packages, jq for the
-# README walk-through, a Docker engine with the agent image (docker.io and debootstrap; dockerd is started when no
-# engine answers), and docker-compose for the published compose file.
+# README walk-through, a Docker engine with the agent image and PostgreSQL and Redis images, all built locally
+# (docker.io and debootstrap; dockerd is started when no engine answers), and docker-compose for the published compose
+# file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,3 +35,4 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { tail -20 .data/dockerd.log >&2; exit 1; }
 fi
 bash scripts/build-agent-image.sh
+bash scripts/build-backing-images.sh

@@ -12,11 +12,17 @@ public static class ComposePublisher
 {
     private const string BaseImage = "${HANGAR_BASE_IMAGE:-mcr.microsoft.com/dotnet/aspnet:10.0}";
 
+    /// <summary>The network the stack and its agents share: <c>hangar</c>, or <c>HANGAR_NETWORK</c> from the environment or <c>.env</c>.</summary>
+    private const string Network = $"${{HANGAR_NETWORK:-{PublishedStack.Network}}}";
+
     public static PublishedStack Stack(PublishOptions options) => new(
         options,
-        options.PublicStreamHubUrl ?? "http://localhost:5081",
+        options.PublicStreamHubUrl ?? $"http://localhost:{PortOf("streamhub", 5081)}",
         $"http://apiservice:{PublishedStack.HttpPort}",
-        [new("Deployer__Docker__NetworkMode", PublishedStack.Network)]);
+        [new("Deployer__Docker__NetworkMode", Network)]);
+
+    /// <summary>A public port that <c>HANGAR_APISERVICE_PORT</c> (or <c>HANGAR_STREAMHUB_PORT</c>) overrides.</summary>
+    private static string PortOf(string service, int port) => $"${{HANGAR_{service.ToUpperInvariant()}_PORT:-{port}}}";
 
     public static async Task<string> WriteAsync(PublishOptions options, CancellationToken cancellationToken)
     {
@@ -53,7 +59,9 @@ public static class ComposePublisher
                 ("build", Map(("context", $"./images/{service.Name}"), ("args", Map(("BASE_IMAGE", BaseImage))))),
                 ("image", stack.ImageOf(service)),
                 ("environment", EnvironmentOf(service)),
-                ("ports", service.PublicPort is { } port ? new[] { $"${{HANGAR_BIND_ADDRESS:-127.0.0.1}}:{port}:{PublishedStack.HttpPort}" } : null),
+                ("ports", service.PublicPort is { } port
+                    ? new[] { $"${{HANGAR_BIND_ADDRESS:-127.0.0.1}}:{PortOf(service.Name, port)}:{PublishedStack.HttpPort}" }
+                    : null),
                 ("volumes", service.DrivesDocker ? new[] { "/var/run/docker.sock:/var/run/docker.sock" } : null),
                 ("depends_on", service.DependsOn.Count == 0 ? null : new OrderedDictionary<string, object>(
                     service.DependsOn.Select(d => KeyValuePair.Create(d, (object)Map(("condition", "service_healthy")))))),
@@ -63,7 +71,7 @@ public static class ComposePublisher
 
         var document = Map(
             ("services", services),
-            ("networks", Map(("default", Map(("name", PublishedStack.Network))))),
+            ("networks", Map(("default", Map(("name", Network))))),
             ("volumes", stack.HasPostgres || stack.HasRedis
                 ? Map(("postgres-data", stack.HasPostgres ? new OrderedDictionary<string, object>() : null), ("redis-data", stack.HasRedis ? new OrderedDictionary<string, object>() : null))
                 : null));
@@ -72,7 +80,8 @@ public static class ComposePublisher
         await File.WriteAllTextAsync(file, $"""
             # Hangar, written by `dotnet run --project AppHost -- publish compose`. Start it with `docker-compose up -d`
             # (or `docker compose up -d`) in this directory; the API key is HANGAR_API_KEY in .env. ApiService answers on
-            # port 5080, StreamHub on 5081, both on 127.0.0.1 unless HANGAR_BIND_ADDRESS says otherwise.
+            # port 5080 (HANGAR_APISERVICE_PORT), StreamHub on 5081 (HANGAR_STREAMHUB_PORT), both on 127.0.0.1 unless
+            # HANGAR_BIND_ADDRESS says otherwise; agents join the network HANGAR_NETWORK (default hangar).
             {Write(document)}
             """, cancellationToken).ConfigureAwait(false);
         await File.WriteAllLinesAsync(

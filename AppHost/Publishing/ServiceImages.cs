@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Hangar.AppHost.Resources;
 
 namespace Hangar.AppHost.Publishing;
@@ -30,19 +29,13 @@ public static class ServiceImages
 
     private static async Task PublishAsync(string project, string context, CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var (code, output) = await Command.RunAsync(
+            "dotnet",
+            ["publish", Path.Combine(ServiceProcess.RepositoryRoot, project), "-c", "Release", "-o", context, "-nologo", "-v", "quiet"],
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (code != 0)
         {
-            ArgumentList = { "publish", Path.Combine(ServiceProcess.RepositoryRoot, project), "-c", "Release", "-o", context, "-nologo", "-v", "quiet" },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var errors = process.StandardError.ReadToEndAsync(cancellationToken);
-        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"dotnet publish {project} failed with code {process.ExitCode}:\n{await output}{await errors}");
+            throw new InvalidOperationException($"dotnet publish {project} failed with code {code}:\n{output}");
         }
     }
 }

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using Hangar.AppHost.Publishing;
+using Hangar.AppHost.Resources;
 using YamlDotNet.RepresentationModel;
 
 namespace AppHost.Tests;
@@ -21,7 +21,7 @@ public sealed class PublishTests : IDisposable
     {
         var file = await ComposePublisher.WriteAsync(new PublishOptions { Output = _output, SkipBuild = true }, Ct);
 
-        var (code, output) = await RunAsync("docker-compose", ["--project-directory", _output, "-f", file, "config", "-q"]);
+        var (code, output) = await Command.RunAsync("docker-compose", ["--project-directory", _output, "-f", file, "config", "-q"], cancellationToken: Ct);
         Assert.True(code == 0, output);
 
         var services = (YamlMappingNode)Load(file).Single()["services"];
@@ -47,9 +47,9 @@ public sealed class PublishTests : IDisposable
 
         var apiservice = (YamlMappingNode)services["apiservice"];
         Assert.Equal(["postgres", "redis", "streamhub"], ((YamlMappingNode)apiservice["depends_on"]).Children.Keys.Select(k => k.ToString()));
-        Assert.Equal("${HANGAR_BIND_ADDRESS:-127.0.0.1}:5080:8080", ((YamlSequenceNode)apiservice["ports"]).Single().ToString());
+        Assert.Equal("${HANGAR_BIND_ADDRESS:-127.0.0.1}:${HANGAR_APISERVICE_PORT:-5080}:8080", ((YamlSequenceNode)apiservice["ports"]).Single().ToString());
         Assert.Equal(
-            "hangar",
+            "${HANGAR_NETWORK:-hangar}",
             ((YamlMappingNode)((YamlMappingNode)services["deployer"])["environment"])["Deployer__Docker__NetworkMode"].ToString());
         Assert.True(File.Exists(Path.Combine(_output, "images", "apiservice", "Dockerfile")));
     }
@@ -61,7 +61,7 @@ public sealed class PublishTests : IDisposable
             new PublishOptions { Output = _output, SkipBuild = true, PostgresConnectionString = "Host=db.example;Database=hangar", RedisConnectionString = "cache.example:6379" },
             Ct);
 
-        var (code, output) = await RunAsync("docker-compose", ["--project-directory", _output, "-f", file, "config", "-q"]);
+        var (code, output) = await Command.RunAsync("docker-compose", ["--project-directory", _output, "-f", file, "config", "-q"], cancellationToken: Ct);
         Assert.True(code == 0, output);
         var services = (YamlMappingNode)Load(file).Single()["services"];
         Assert.Equal(["streamhub", "apiservice", "deployer"], services.Children.Keys.Select(k => k.ToString()));
@@ -150,20 +150,5 @@ public sealed class PublishTests : IDisposable
         using var reader = new StreamReader(file);
         stream.Load(reader);
         return [.. stream.Documents.Select(d => d.RootNode)];
-    }
-
-    private static async Task<(int Code, string Output)> RunAsync(string program, string[] args)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync(Ct);
-        var errors = process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-        return (process.ExitCode, await output + await errors);
     }
 }
