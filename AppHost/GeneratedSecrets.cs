@@ -11,4 +11,7 @@ internal static class GeneratedSecrets
 
     /// <summary>The base64 secret the services share (<c>Hangar:SigningKey</c>).</summary>
     public static string SigningKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>A password for a PostgreSQL the stack runs, safe in a connection string and a URL.</summary>
+    public static string Password() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(18));
 }

@@ -118,27 +118,18 @@ public sealed class HangarApp : IAsyncDisposable
 
     private async Task StartResourcesAsync(HangarAppOptions options, string dataDirectory, CancellationToken cancellationToken)
     {
-        var echo = _output;
-        var postgres = options.PostgresConnectionString is null
-            ? PostgresServer.StartAsync(Path.Combine(dataDirectory, "postgres"), options.PostgresPort, options.FastUnsafePostgres, echo, cancellationToken)
-            : null;
-        var redis = options.RedisConnectionString is null
-            ? RedisServer.StartAsync(options.RedisPort, echo, Path.Combine(dataDirectory, "redis"), cancellationToken)
-            : null;
-        if (postgres is not null)
-        {
-            Postgres = await Track(postgres).ConfigureAwait(false);
-        }
+        var postgresMode = options.PostgresConnectionString is null
+            ? await ChooseServerModeAsync("Postgres", options.Postgres, PostgresServer.IsInstalled, options.PostgresImage, cancellationToken).ConfigureAwait(false)
+            : "external";
+        var redisMode = options.RedisConnectionString is null
+            ? await ChooseServerModeAsync("Redis", options.Redis, RedisServer.IsInstalled, options.RedisImage, cancellationToken).ConfigureAwait(false)
+            : "external";
+        await StartServersAsync(options, dataDirectory, postgresMode, redisMode, cancellationToken).ConfigureAwait(false);
 
-        if (redis is not null)
-        {
-            Redis = await Track(redis).ConfigureAwait(false);
-        }
-
-        PostgresConnectionString = options.PostgresConnectionString ?? Postgres!.ConnectionString;
-        RedisConnectionString = options.RedisConnectionString ?? Redis!.ConnectionString;
-        _resources.Add(new HangarResource("postgres", "PostgreSQL", PostgresConnectionString, Postgres?.ServerProcess));
-        _resources.Add(new HangarResource("redis", "Redis", RedisConnectionString, Redis?.ServerProcess));
+        PostgresConnectionString = options.PostgresConnectionString ?? Postgres?.ConnectionString ?? PostgresContainer!.ConnectionString;
+        RedisConnectionString = options.RedisConnectionString ?? Redis?.ConnectionString ?? RedisContainer!.ConnectionString;
+        _resources.Add(new HangarResource("postgres", "PostgreSQL", PostgresConnectionString, Postgres?.ServerProcess) { Container = PostgresContainer?.Name });
+        _resources.Add(new HangarResource("redis", "Redis", RedisConnectionString, Redis?.ServerProcess) { Container = RedisContainer?.Name });
 
         ApiKey = options.ApiKey ?? KeptSecret(dataDirectory, "api-key", GeneratedSecrets.ApiKey);
         var streamHubPort = options.StreamHubPort ?? FreePort.Next();
@@ -163,8 +154,8 @@ public sealed class HangarApp : IAsyncDisposable
         }
 
         DeployerRuntime = await ChooseDeployerRuntimeAsync(options.DeployerRuntime, cancellationToken).ConfigureAwait(false);
-        Report($"PostgreSQL: {(Postgres is null ? "external" : $"embedded, data in {Postgres.DataDirectory}")}; " +
-            $"Redis: {(Redis is null ? "external" : "embedded")}; Deployer: {DeployerRuntime}" +
+        Report($"PostgreSQL: {Describe(Postgres?.DataDirectory, PostgresContainer, options.PostgresImage)}; " +
+            $"Redis: {Describe(Redis is null ? null : Path.Combine(dataDirectory, "redis"), RedisContainer, options.RedisImage)}; Deployer: {DeployerRuntime}" +
             $"{(options.DeployerRuntime == "auto" ? " (auto: " + (DeployerRuntime == "docker" ? "the Docker engine answers)" : "no Docker engine answers)") : "")}; " +
             $"telemetry: {(options.OtlpEndpoint is { Length: > 0 } endpoint ? "OTLP to " + endpoint : "none (set OTEL_EXPORTER_OTLP_ENDPOINT)")}");
         if (DeployerRuntime != "none")
@@ -188,6 +179,99 @@ public sealed class HangarApp : IAsyncDisposable
             await WaitAllHealthyAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The embedded PostgreSQL as a container, or null when it runs from binaries or is external.</summary>
+    public ServerContainer? PostgresContainer { get; private set; }
+
+    /// <summary>The embedded Redis as a container, or null when it runs from binaries or is external.</summary>
+    public ServerContainer? RedisContainer { get; private set; }
+
+    /// <summary>
+    /// Starts PostgreSQL and Redis side by side, each from its binaries or as a container; both are stopped last,
+    /// Redis first. When one fails, the other is stopped before the failure is thrown.
+    /// </summary>
+    private async Task StartServersAsync(HangarAppOptions options, string dataDirectory, string postgresMode, string redisMode, CancellationToken cancellationToken)
+    {
+        var temporary = _temporaryDirectory is not null;
+        Task<IAsyncDisposable?> postgres = postgresMode switch
+        {
+            "binaries" => Started(PostgresServer.StartAsync(Path.Combine(dataDirectory, "postgres"), options.PostgresPort, options.FastUnsafePostgres, _output, cancellationToken)),
+            "container" => Started(ServerContainer.StartPostgresAsync(
+                options.PostgresImage, dataDirectory, options.PostgresPort ?? FreePort.Next(), KeptSecret(dataDirectory, "postgres-password", GeneratedSecrets.Password),
+                temporary, options.FastUnsafePostgres, _output, cancellationToken)),
+            _ => Task.FromResult<IAsyncDisposable?>(null),
+        };
+        Task<IAsyncDisposable?> redis = redisMode switch
+        {
+            "binaries" => Started(RedisServer.StartAsync(options.RedisPort, _output, Path.Combine(dataDirectory, "redis"), cancellationToken)),
+            "container" => Started(ServerContainer.StartRedisAsync(options.RedisImage, dataDirectory, options.RedisPort ?? FreePort.Next(), temporary, _output, cancellationToken)),
+            _ => Task.FromResult<IAsyncDisposable?>(null),
+        };
+        try
+        {
+            await Task.WhenAll(postgres, redis).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var server in (Task<IAsyncDisposable?>[])[postgres, redis])
+            {
+                if (server.IsCompletedSuccessfully && server.Result is { } started)
+                {
+                    _stopInReverse.Add(started);
+                }
+            }
+        }
+
+        Postgres = postgres.Result as PostgresServer;
+        PostgresContainer = postgres.Result as ServerContainer;
+        Redis = redis.Result as RedisServer;
+        RedisContainer = redis.Result as ServerContainer;
+    }
+
+    private static async Task<IAsyncDisposable?> Started<T>(Task<T> starting)
+        where T : IAsyncDisposable => await starting.ConfigureAwait(false);
+
+    /// <summary>
+    /// <c>binaries</c> or <c>container</c> for an embedded server: as configured, or for <c>auto</c> the binaries when
+    /// installed and a container when the Docker engine answers and has the image.
+    /// </summary>
+    private static async Task<string> ChooseServerModeAsync(string server, string wanted, bool installed, string image, CancellationToken cancellationToken)
+    {
+        switch (wanted)
+        {
+            case "binaries" or "container":
+                return wanted;
+            case not "auto":
+                throw new InvalidOperationException($"AppHost:{server} is '{wanted}': use binaries, container or auto.");
+            case "auto" when installed:
+                return "binaries";
+        }
+
+        string why;
+        try
+        {
+            using var docker = await DockerClient.ConnectAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (await docker.ImageExistsAsync(image, cancellationToken).ConfigureAwait(false))
+            {
+                return "container";
+            }
+
+            why = $"the Docker engine has no image {image}";
+        }
+        catch (DockerException)
+        {
+            why = "no Docker engine answers";
+        }
+
+        throw new InvalidOperationException(
+            $"{server} is not installed and {why}. Install it (scripts/prerequisites.sh), give AppHost:{server}Image an image the engine has " +
+            $"(scripts/build-backing-images.sh builds hangar/{server.ToLowerInvariant()}), or use a server of your own with AppHost:{server}ConnectionString.");
+    }
+
+    private static string Describe(string? binariesData, ServerContainer? container, string image) =>
+        binariesData is not null ? $"embedded, data in {binariesData}"
+        : container is not null ? $"container {container.Name} ({image}), data in volume {container.Volume}"
+        : "external";
 
     /// <summary>The Deployer's runtime as chosen at start: <c>docker</c>, <c>process</c> or <c>none</c>.</summary>
     public string DeployerRuntime { get; private set; } = "none";
@@ -238,14 +322,6 @@ public sealed class HangarApp : IAsyncDisposable
 
     private Task WaitAllHealthyAsync(CancellationToken cancellationToken) =>
         Task.WhenAll(_resources.Where(r => r.Endpoint.StartsWith("http", StringComparison.Ordinal)).Select(r => WaitHealthyAsync(r, cancellationToken)));
-
-    private async Task<T> Track<T>(Task<T> starting)
-        where T : IAsyncDisposable
-    {
-        var resource = await starting.ConfigureAwait(false);
-        _stopInReverse.Add(resource);
-        return resource;
-    }
 
     /// <summary>Starts a service and keeps it running; its telemetry carries the resource's name as <c>service.instance.id</c>.</summary>
     private void StartService(string name, string project, int port, Dictionary<string, string> environment)

@@ -28,6 +28,22 @@ public sealed class HangarAppOptions
     /// <summary>Port of the embedded Redis. Unset: a free port.</summary>
     public int? RedisPort { get; set; }
 
+    /// <summary>
+    /// How the embedded PostgreSQL runs: <c>binaries</c> (the local server's, as a child process), <c>container</c>
+    /// (<see cref="PostgresImage"/> on the local Docker engine, data in a named volume) or <c>auto</c> (default:
+    /// the binaries when installed, a container otherwise). Ignored when <see cref="PostgresConnectionString"/> is set.
+    /// </summary>
+    public string Postgres { get; set; } = "auto";
+
+    /// <summary>How the embedded Redis runs, as <see cref="Postgres"/>: <c>binaries</c>, <c>container</c> or <c>auto</c>.</summary>
+    public string Redis { get; set; } = "auto";
+
+    /// <summary>The image of a containerized PostgreSQL: the official one's conventions. Default <c>postgres:15</c>.</summary>
+    public string PostgresImage { get; set; } = "postgres:15";
+
+    /// <summary>The image of a containerized Redis: the official one's conventions. Default <c>redis:7</c>.</summary>
+    public string RedisImage { get; set; } = "redis:7";
+
     /// <summary>An external PostgreSQL (Npgsql connection string, database created beforehand) instead of the embedded one.</summary>
     public string? PostgresConnectionString { get; set; }
 

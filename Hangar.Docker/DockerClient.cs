@@ -152,6 +152,33 @@ public sealed class DockerClient : IDisposable
         }
     }
 
+    /// <summary>Whether the engine has the named volume.</summary>
+    public async Task<bool> VolumeExistsAsync(string name, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            using var _ = await SendAsync(HttpMethod.Get, $"/volumes/{Uri.EscapeDataString(name)}", null, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (DockerException ex) when (ex.IsNotFound)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Removes a named volume with its data; a volume already gone is not an error, one in use answers 409.</summary>
+    public async Task RemoveVolumeAsync(string name, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            using var _ = await SendRawAsync(HttpMethod.Delete, $"{_prefix}/volumes/{Uri.EscapeDataString(name)}", null, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerException ex) when (ex.IsNotFound)
+        {
+            // Already removed.
+        }
+    }
+
     /// <summary>Unpacks a tar archive (plain or gzipped) into <paramref name="path"/> inside the container, streaming it from <paramref name="archive"/>.</summary>
     public async Task PutArchiveAsync(string id, string path, Stream archive, CancellationToken cancellationToken = default)
     {
@@ -339,6 +366,7 @@ public sealed class DockerClient : IDisposable
             json.WriteNumber("MaximumRetryCount", spec.RestartPolicy.MaximumRetryCount);
             json.WriteEndObject();
             WriteArray(json, "ExtraHosts", spec.ExtraHosts);
+            WriteArray(json, "Binds", spec.Volumes.Select(v => $"{v.Key}:{v.Value}"));
             json.WriteStartObject("PortBindings");
             foreach (var port in spec.PublishedPorts)
             {

@@ -7,7 +7,7 @@ public sealed record DockerVersion(string Version, string ApiVersion, string Min
 public sealed record RestartPolicy(string Name, int MaximumRetryCount = 0);
 
 /// <summary>
-/// What to create: the image, command, environment and labels; memory and CPU limits; the network mode
+/// What to create: the image, command, environment, labels and volumes; memory and CPU limits; the network mode
 /// (<c>host</c>, or <c>bridge</c> with <see cref="PublishedPorts"/> published on free ports of <see cref="PublishHostIp"/>).
 /// </summary>
 public sealed record ContainerSpec(string Image)
@@ -31,6 +31,12 @@ public sealed record ContainerSpec(string Image)
     public IReadOnlyList<int> PublishedPorts { get; init; } = [];
 
     public string PublishHostIp { get; init; } = "127.0.0.1";
+
+    /// <summary>
+    /// Named volumes (or host paths), each with the container path it is mounted at. A named volume that does not
+    /// exist is created, holding what the image has at that path.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Volumes { get; init; } = new Dictionary<string, string>();
 
     /// <summary><c>host:ip</c> entries for <c>/etc/hosts</c>; <c>host-gateway</c> is the host seen from a bridge.</summary>
     public IReadOnlyList<string> ExtraHosts { get; init; } = [];

@@ -1,6 +1,3 @@
-using System.Buffers.Text;
-using System.Security.Cryptography;
-
 namespace Hangar.AppHost.Publishing;
 
 /// <summary>What <c>publish</c> is asked for (<c>dotnet run --project AppHost -- publish compose --output …</c>).</summary>
@@ -68,7 +65,7 @@ public sealed class PublishedStack
     public PublishedStack(PublishOptions options, string streamHubUrl, string apiUrlForAgents, IEnumerable<Setting> deployerSettings)
     {
         Options = options;
-        var password = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(18));
+        var password = GeneratedSecrets.Password();
         Secrets = new Dictionary<string, string>
         {
             [SigningKey] = GeneratedSecrets.SigningKey(),

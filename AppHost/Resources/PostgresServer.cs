@@ -67,7 +67,13 @@ public sealed class PostgresServer : IAsyncDisposable
         _process = await LaunchAsync(FindBinDirectory(), _dataDirectory, Port, _fastUnsafe, _echo, cancellationToken).ConfigureAwait(false);
     }
 
-    private static string FindBinDirectory()
+    /// <summary>Whether this machine has the server's binaries.</summary>
+    public static bool IsInstalled => TryFindBinDirectory() is not null;
+
+    private static string FindBinDirectory() => TryFindBinDirectory()
+        ?? throw new InvalidOperationException("PostgreSQL is not installed: neither pg_config --bindir nor /usr/lib/postgresql/*/bin has initdb.");
+
+    private static string? TryFindBinDirectory()
     {
         var fromPgConfig = TryRun("pg_config", "--bindir");
         if (fromPgConfig is not null && File.Exists(Path.Combine(fromPgConfig, "initdb")))
@@ -78,8 +84,7 @@ public sealed class PostgresServer : IAsyncDisposable
         var candidates = Directory.Exists("/usr/lib/postgresql")
             ? Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin"))
             : [];
-        return candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")))
-            ?? throw new InvalidOperationException("PostgreSQL is not installed: neither pg_config --bindir nor /usr/lib/postgresql/*/bin has initdb.");
+        return candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")));
     }
 
     private static async Task InitDbAsync(string bin, string directory, CancellationToken cancellationToken)

@@ -25,6 +25,10 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>Aspire's <c>ConnectionStrings__redis</c> value.</summary>
     public string ConnectionString => $"127.0.0.1:{Port}";
 
+    /// <summary>Whether <c>redis-server</c> is on the PATH.</summary>
+    public static bool IsInstalled =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "redis-server")));
+
     public static async Task<RedisServer> StartAsync(
         int? port = null, Action<string, string>? echo = null, string? dataDirectory = null, CancellationToken cancellationToken = default)
     {

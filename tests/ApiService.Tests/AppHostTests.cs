@@ -1,13 +1,18 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Hangar.AppHost;
+using Hangar.AppHost.Resources;
+using Hangar.Docker;
 
 namespace ApiService.Tests;
 
 /// <summary>
 /// The AppHost's composition as the stack runs it: a client per resource by name, each resource's output in its log
-/// file, OTLP export naming each replica, and a crashed service restarted and reported.
+/// file, OTLP export naming each replica, a crashed service restarted and reported, and PostgreSQL and Redis run as
+/// containers when asked.
 /// </summary>
 [Collection(nameof(HangarStack))]
 public sealed class AppHostTests(HangarStack stack)
@@ -59,5 +64,67 @@ public sealed class AppHostTests(HangarStack stack)
         Assert.Contains("streamhub exited with code 137; restarting it in 1 s", report, StringComparison.Ordinal);
         var lines = await File.ReadAllLinesAsync(stack.App.Logs.PathOf("streamhub"), Ct);
         Assert.True(lines.Count(l => l.Contains("Now listening on", StringComparison.Ordinal)) >= 2, string.Join('\n', lines.TakeLast(10)));
+    }
+
+    [Fact]
+    public async Task EmbeddedServers_AsContainers_RunTheStack_AndKeepTheirDataBetweenRuns()
+    {
+        var data = Directory.CreateTempSubdirectory("hangar-containers-").FullName;
+        var options = new HangarAppOptions
+        {
+            DataDirectory = data,
+            Postgres = "container",
+            Redis = "container",
+            PostgresImage = "hangar/postgres:15",
+            RedisImage = "hangar/redis:7",
+            DeployerRuntime = "none",
+            FastUnsafePostgres = true,
+        };
+        string[] volumes = [ServerContainer.NameFor("postgres", data), ServerContainer.NameFor("redis", data)];
+        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        try
+        {
+            Guid agentId;
+            await using (var app = await HangarApp.StartAsync(options, HangarStack.Echo, Ct))
+            {
+                Assert.Equal("container container", $"{app["postgres"].State} {app["redis"].State}");
+                Assert.Equal(volumes, (string[])[app["postgres"].Container!, app["redis"].Container!]);
+                using var api = app.CreateHttpClient("apiservice");
+                agentId = (await stack.DeployAgentAsync(api)).AgentId;
+                var created = await api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { HangarStack.UserMessage("in containers") } }, Ct);
+                created.EnsureSuccessStatusCode();
+                var stream = HangarStack.StreamUrl((await created.Content.ReadFromJsonAsync<JsonObject>(Ct))!);
+                var events = await SseClient.ReadUntilAsync(stream, SseClient.RunEnded);
+                Assert.Equal("completed", events[^1].Data["status"]!.ToString());
+                Assert.Contains("ready to accept connections", await File.ReadAllTextAsync(app.Logs.PathOf("postgres"), Ct), StringComparison.Ordinal);
+            }
+
+            Assert.Empty(await docker.ListContainersAsync([ServerContainer.Label], Ct));
+            Assert.True(await docker.VolumeExistsAsync(volumes[0], Ct));
+
+            await using (var again = await HangarApp.StartAsync(options, HangarStack.Echo, Ct))
+            {
+                using var api = again.CreateHttpClient("apiservice");
+                Assert.Equal(HttpStatusCode.OK, (await api.GetAsync($"/api/agents/{agentId}", Ct)).StatusCode);
+            }
+        }
+        finally
+        {
+            foreach (var volume in volumes)
+            {
+                await docker.RemoveVolumeAsync(volume, Ct);
+            }
+
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task EmbeddedServer_WithAnUnknownMode_IsRefusedByName()
+    {
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => HangarApp.StartAsync(new HangarAppOptions { Redis = "sideways", DeployerRuntime = "none" }, cancellationToken: Ct));
+
+        Assert.Equal("AppHost:Redis is 'sideways': use binaries, container or auto.", refused.Message);
     }
 }

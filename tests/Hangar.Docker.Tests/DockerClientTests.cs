@@ -56,12 +56,7 @@ public sealed class DockerClientTests : IAsyncLifetime
         var details = await WaitUntilExitedAsync(id);
         Assert.Equal(7, details.State.ExitCode);
         Assert.Equal(_label.Split('=')[1], details.Labels[_label.Split('=')[0]]);
-        var lines = new List<ContainerLogLine>();
-        await foreach (var line in _docker.LogsAsync(id, cancellationToken: Ct))
-        {
-            lines.Add(line);
-        }
-
+        var lines = await LogsOfAsync(id);
         Assert.Contains(new ContainerLogLine(false, "hello from the archive"), lines);
         Assert.Contains(new ContainerLogLine(true, "to-stderr"), lines);
         Assert.Contains(new ContainerLogLine(false, "no newline"), lines);
@@ -70,6 +65,57 @@ public sealed class DockerClientTests : IAsyncLifetime
         await _docker.RemoveContainerAsync(id, cancellationToken: Ct);
         Assert.Null(await _docker.InspectContainerAsync(id, Ct));
         await _docker.RemoveContainerAsync(id, cancellationToken: Ct);
+    }
+
+    [Fact]
+    public async Task NamedVolume_OutlivesItsContainer_UntilRemoved()
+    {
+        var volume = "hangar-test-" + Guid.NewGuid().ToString("N")[..12];
+        Assert.False(await _docker.VolumeExistsAsync(volume, Ct));
+        try
+        {
+            var written = await RunToEndAsync(volume, "echo kept > /data/file");
+            Assert.Equal(0, written.State.ExitCode);
+            Assert.True(await _docker.VolumeExistsAsync(volume, Ct));
+            await _docker.RemoveContainerAsync(written.Id, cancellationToken: Ct);
+
+            var read = await RunToEndAsync(volume, "cat /data/file");
+            Assert.Contains(new ContainerLogLine(false, "kept"), await LogsOfAsync(read.Id));
+            await Assert.ThrowsAsync<DockerException>(() => _docker.RemoveVolumeAsync(volume, Ct));
+            await _docker.RemoveContainerAsync(read.Id, cancellationToken: Ct);
+        }
+        finally
+        {
+            await _docker.RemoveVolumeAsync(volume, Ct);
+        }
+
+        Assert.False(await _docker.VolumeExistsAsync(volume, Ct));
+        await _docker.RemoveVolumeAsync(volume, Ct);
+    }
+
+    private async Task<ContainerDetails> RunToEndAsync(string volume, string script)
+    {
+        var spec = new ContainerSpec(Image)
+        {
+            Command = ["/bin/bash", "-c", script],
+            Labels = new Dictionary<string, string> { [_label.Split('=')[0]] = _label.Split('=')[1] },
+            NetworkMode = "none",
+            Volumes = new Dictionary<string, string> { [volume] = "/data" },
+        };
+        var id = await _docker.CreateContainerAsync("hangar-test-" + Guid.NewGuid().ToString("N")[..12], spec, Ct);
+        await _docker.StartContainerAsync(id, Ct);
+        return await WaitUntilExitedAsync(id);
+    }
+
+    private async Task<List<ContainerLogLine>> LogsOfAsync(string id)
+    {
+        var lines = new List<ContainerLogLine>();
+        await foreach (var line in _docker.LogsAsync(id, cancellationToken: Ct))
+        {
+            lines.Add(line);
+        }
+
+        return lines;
     }
 
     [Fact]

@@ -38,7 +38,10 @@ if [ "$1" = 'postgres' ] && [ "$(id -u)" = '0' ]; then
     as_postgres pg_ctl -D "$PGDATA" -m fast -w stop
   fi
 
-  exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$@" -c listen_addresses='*' -c unix_socket_directories=/var/run/postgresql
+  # Settings given as arguments come after these defaults, so they win (`-c listen_addresses=127.0.0.1 -p 5433`).
+  shift
+  exec setpriv --reuid=postgres --regid=postgres --init-groups -- \
+    postgres -c listen_addresses='*' -c unix_socket_directories=/var/run/postgresql "$@"
 fi
 
 exec "$@"

@@ -1,0 +1,216 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Hangar.Docker;
+using Npgsql;
+
+namespace Hangar.AppHost.Resources;
+
+/// <summary>
+/// PostgreSQL or Redis as a container of the local Docker engine, for machines that have an engine but not the
+/// servers' binaries. The container shares the host's network and listens on a loopback port, as the binaries would;
+/// its data is in a named volume that belongs to the app's data directory, so a restart finds it again. Its output
+/// goes where a process's would. Stopping removes the container, and the volume too when the data is temporary.
+/// </summary>
+public sealed class ServerContainer : IAsyncDisposable
+{
+    /// <summary>The label every such container carries, with the data directory's key as its value.</summary>
+    public const string Label = "hangar.apphost";
+
+    private readonly DockerClient _docker;
+    private readonly string _id;
+    private readonly bool _removeVolume;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _logs;
+
+    private ServerContainer(DockerClient docker, string id, string name, string volume, int port, string connectionString, bool removeVolume, Action<string, string>? echo, string resource)
+    {
+        _docker = docker;
+        _id = id;
+        Name = name;
+        Volume = volume;
+        Port = port;
+        ConnectionString = connectionString;
+        _removeVolume = removeVolume;
+        _logs = FollowLogsAsync(echo, resource, _stopping.Token);
+    }
+
+    public string Name { get; }
+
+    /// <summary>The named volume with the server's data.</summary>
+    public string Volume { get; }
+
+    public int Port { get; }
+
+    /// <summary>Aspire's <c>ConnectionStrings__{resource}</c> value.</summary>
+    public string ConnectionString { get; }
+
+    /// <summary>
+    /// PostgreSQL from an image that follows the official one's conventions (<c>POSTGRES_PASSWORD</c>,
+    /// <c>POSTGRES_DB</c>, settings as arguments), with the <c>hangar</c> database; returns once it accepts connections.
+    /// </summary>
+    public static async Task<ServerContainer> StartPostgresAsync(
+        string image, string dataDirectory, int port, string password, bool temporary, bool fastUnsafe, Action<string, string>? echo, CancellationToken cancellationToken)
+    {
+        List<string> command =
+        [
+            "postgres", "-p", Invariant(port), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
+            .. fastUnsafe ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : Array.Empty<string>(),
+        ];
+        var connectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Password={password};Database=hangar";
+        var environment = new Dictionary<string, string> { ["POSTGRES_PASSWORD"] = password, ["POSTGRES_DB"] = "hangar" };
+        var server = await StartAsync("postgres", image, dataDirectory, "/var/lib/postgresql/data", command, environment, port, connectionString, temporary, echo, cancellationToken)
+            .ConfigureAwait(false);
+        await server.WhenReadyAsync(() => AcceptsConnectionsAsync(connectionString, cancellationToken), TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+        return server;
+    }
+
+    /// <summary>Redis from an image that follows the official one's conventions (data in <c>/data</c>, options as arguments), with an append-only file.</summary>
+    public static async Task<ServerContainer> StartRedisAsync(
+        string image, string dataDirectory, int port, bool temporary, Action<string, string>? echo, CancellationToken cancellationToken)
+    {
+        string[] command = ["redis-server", "--port", Invariant(port), "--bind", "127.0.0.1", "--appendonly", "yes"];
+        var server = await StartAsync("redis", image, dataDirectory, "/data", command, new Dictionary<string, string>(), port, $"127.0.0.1:{port}", temporary, echo, cancellationToken)
+            .ConfigureAwait(false);
+        await server.WhenReadyAsync(() => AnswersPingAsync(port, cancellationToken), TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        return server;
+    }
+
+    /// <summary>The names of the container and volume that belong to a data directory.</summary>
+    public static string NameFor(string resource, string dataDirectory) =>
+        $"hangar-{resource}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Path.GetFullPath(dataDirectory))))[..12]}";
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _docker.StopContainerAsync(_id, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            await _logs.ConfigureAwait(false);
+            await _docker.RemoveContainerAsync(_id).ConfigureAwait(false);
+            if (_removeVolume)
+            {
+                await _docker.RemoveVolumeAsync(Volume).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _docker.Dispose();
+            _stopping.Dispose();
+        }
+    }
+
+    private static async Task<ServerContainer> StartAsync(
+        string resource, string image, string dataDirectory, string dataPath, IReadOnlyList<string> command, Dictionary<string, string> environment,
+        int port, string connectionString, bool temporary, Action<string, string>? echo, CancellationToken cancellationToken)
+    {
+        var docker = await DockerClient.ConnectAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!await docker.ImageExistsAsync(image, cancellationToken).ConfigureAwait(false))
+            {
+                throw new InvalidOperationException($"The Docker engine has no image {image} for {resource}: pull it, or build one (scripts/build-backing-images.sh).");
+            }
+
+            var name = NameFor(resource, dataDirectory);
+            // A container left by an app that did not stop cleanly holds the name; its data is in the volume.
+            await docker.RemoveContainerAsync(name, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var spec = new ContainerSpec(image)
+            {
+                Command = command,
+                Environment = environment,
+                Labels = new Dictionary<string, string> { [Label] = name },
+                NetworkMode = "host",
+                Volumes = new Dictionary<string, string> { [name] = dataPath },
+                StopTimeoutSeconds = 10,
+            };
+            var id = await docker.CreateContainerAsync(name, spec, cancellationToken).ConfigureAwait(false);
+            await docker.StartContainerAsync(id, cancellationToken).ConfigureAwait(false);
+            return new ServerContainer(docker, id, name, name, port, connectionString, temporary, echo, resource);
+        }
+        catch
+        {
+            docker.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Polls <paramref name="ready"/>; throws with the container's last output when it exits first or time runs out.</summary>
+    private async Task WhenReadyAsync(Func<Task<bool>> ready, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await ready().ConfigureAwait(false))
+        {
+            var state = (await _docker.InspectContainerAsync(_id, cancellationToken).ConfigureAwait(false))?.State;
+            if (state is not { Running: true } || DateTime.UtcNow > deadline)
+            {
+                var why = state is { Running: false } ? $"exited with code {state.ExitCode}" : $"did not become ready within {timeout.TotalSeconds:0} s";
+                var output = new StringBuilder();
+                await foreach (var line in _docker.LogsAsync(_id, tail: 30, cancellationToken: cancellationToken).ConfigureAwait(false))
+                {
+                    output.AppendLine(line.Text);
+                }
+
+                await DisposeAsync().ConfigureAwait(false);
+                throw new InvalidOperationException($"The {Name} container {why}. Its last output:\n{output}");
+            }
+
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task FollowLogsAsync(Action<string, string>? echo, string resource, CancellationToken stopping)
+    {
+        try
+        {
+            await foreach (var line in _docker.LogsAsync(_id, tail: 0, follow: true, stopping).ConfigureAwait(false))
+            {
+                echo?.Invoke(resource, line.Text);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or DockerException or HttpRequestException or IOException)
+        {
+            // The container stopped, or the app is stopping.
+        }
+    }
+
+    private static async Task<bool> AcceptsConnectionsAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false;Timeout=2");
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InvalidPassword)
+        {
+            throw new InvalidOperationException(
+                "PostgreSQL's volume holds a database made with another password than the one in the data directory. " +
+                "Remove the volume (docker volume rm) to start afresh, or restore the data directory's postgres-password.", ex);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<bool> AnswersPingAsync(int port, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            await client.ConnectAsync(System.Net.IPAddress.Loopback, port, cancellationToken).ConfigureAwait(false);
+            var stream = client.GetStream();
+            await stream.WriteAsync("PING\r\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+            var reply = new byte[7];
+            var read = await stream.ReadAsync(reply, cancellationToken).ConfigureAwait(false);
+            return Encoding.ASCII.GetString(reply, 0, read) == "+PONG\r\n";
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
+}
