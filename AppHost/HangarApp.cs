@@ -126,8 +126,8 @@ public sealed class HangarApp : IAsyncDisposable
             : "external";
         await StartServersAsync(options, dataDirectory, postgresMode, redisMode, cancellationToken).ConfigureAwait(false);
 
-        PostgresConnectionString = options.PostgresConnectionString ?? Postgres?.ConnectionString ?? PostgresContainer!.ConnectionString;
-        RedisConnectionString = options.RedisConnectionString ?? Redis?.ConnectionString ?? RedisContainer!.ConnectionString;
+        PostgresConnectionString = options.PostgresConnectionString ?? Postgres?.ConnectionString ?? PostgresContainer!.Endpoint;
+        RedisConnectionString = options.RedisConnectionString ?? Redis?.ConnectionString ?? RedisContainer!.Endpoint;
         _resources.Add(new HangarResource("postgres", "PostgreSQL", PostgresConnectionString, Postgres?.ServerProcess) { Container = PostgresContainer?.Name });
         _resources.Add(new HangarResource("redis", "Redis", RedisConnectionString, Redis?.ServerProcess) { Container = RedisContainer?.Name });
 
@@ -147,6 +147,10 @@ public sealed class HangarApp : IAsyncDisposable
             environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp;
             environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = options.OtlpProtocol;
         }
+        else if (options.Dashboard && await CanRunAsync(options.DashboardImage, cancellationToken).ConfigureAwait(false))
+        {
+            await StartDashboardAsync(options, dataDirectory, environment, cancellationToken).ConfigureAwait(false);
+        }
 
         foreach (var (key, value) in options.Environment)
         {
@@ -157,7 +161,9 @@ public sealed class HangarApp : IAsyncDisposable
         Report($"PostgreSQL: {Describe(Postgres?.DataDirectory, PostgresContainer, options.PostgresImage)}; " +
             $"Redis: {Describe(Redis is null ? null : Path.Combine(dataDirectory, "redis"), RedisContainer, options.RedisImage)}; Deployer: {DeployerRuntime}" +
             $"{(options.DeployerRuntime == "auto" ? " (auto: " + (DeployerRuntime == "docker" ? "the Docker engine answers)" : "no Docker engine answers)") : "")}; " +
-            $"telemetry: {(options.OtlpEndpoint is { Length: > 0 } endpoint ? "OTLP to " + endpoint : "none (set OTEL_EXPORTER_OTLP_ENDPOINT)")}");
+            $"telemetry: {(options.OtlpEndpoint is { Length: > 0 } endpoint ? "OTLP to " + endpoint
+                : DashboardLoginUrl is not null ? "the Aspire dashboard, " + DashboardLoginUrl
+                : $"none (set OTEL_EXPORTER_OTLP_ENDPOINT, or put {options.DashboardImage} on the Docker engine for a dashboard)")}");
         if (DeployerRuntime != "none")
         {
             environment["Hangar__Deployments__DefaultRuntime"] = DeployerRuntime;
@@ -177,6 +183,45 @@ public sealed class HangarApp : IAsyncDisposable
             // The services run on loopback, so containers share the host's network to reach ApiService.
             StartService("deployer", "Deployer", FreePort.Next(), DeployerEnvironment(DeployerRuntime, $"deployer-{Environment.ProcessId}"));
             await WaitAllHealthyAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The Aspire dashboard's login URL (with its browser token) when the app started one.</summary>
+    public string? DashboardLoginUrl { get; private set; }
+
+    /// <summary>
+    /// Starts the Aspire dashboard and points every service's OTLP export at its HTTP endpoint, with the API key it
+    /// demands. The browser token and the key are new on every start.
+    /// </summary>
+    private async Task StartDashboardAsync(HangarAppOptions options, string dataDirectory, Dictionary<string, string> environment, CancellationToken cancellationToken)
+    {
+        var frontendPort = options.DashboardPort ?? FreePort.Next();
+        var (grpcPort, httpPort) = options.DashboardPort is { } port ? (port + 1, port + 2) : (FreePort.Next(), FreePort.Next());
+        var (browserToken, otlpApiKey) = (GeneratedSecrets.Password(), GeneratedSecrets.Password());
+        var dashboard = await ServerContainer.StartDashboardAsync(
+            options.DashboardImage, dataDirectory, frontendPort, grpcPort, httpPort, browserToken, otlpApiKey, _output, cancellationToken).ConfigureAwait(false);
+        _stopInReverse.Add(dashboard);
+        _resources.Add(new HangarResource("dashboard", "Dashboard", dashboard.Endpoint, null) { Container = dashboard.Name });
+        DashboardLoginUrl = $"{dashboard.Endpoint}/login?t={browserToken}";
+        environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{httpPort}";
+        environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        environment["OTEL_EXPORTER_OTLP_HEADERS"] = $"x-otlp-api-key={otlpApiKey}";
+    }
+
+    private static async Task<bool> CanRunAsync(string image, CancellationToken cancellationToken) =>
+        await WhyImageCannotRunAsync(image, cancellationToken).ConfigureAwait(false) is null;
+
+    /// <summary>Null when the Docker engine answers and has the image; otherwise why not.</summary>
+    private static async Task<string?> WhyImageCannotRunAsync(string image, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var docker = await DockerClient.ConnectAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            return await docker.ImageExistsAsync(image, cancellationToken).ConfigureAwait(false) ? null : $"the Docker engine has no image {image}";
+        }
+        catch (DockerException)
+        {
+            return "no Docker engine answers";
         }
     }
 
@@ -247,20 +292,9 @@ public sealed class HangarApp : IAsyncDisposable
                 return "binaries";
         }
 
-        string why;
-        try
+        if (await WhyImageCannotRunAsync(image, cancellationToken).ConfigureAwait(false) is not { } why)
         {
-            using var docker = await DockerClient.ConnectAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            if (await docker.ImageExistsAsync(image, cancellationToken).ConfigureAwait(false))
-            {
-                return "container";
-            }
-
-            why = $"the Docker engine has no image {image}";
-        }
-        catch (DockerException)
-        {
-            why = "no Docker engine answers";
+            return "container";
         }
 
         throw new InvalidOperationException(
@@ -321,7 +355,7 @@ public sealed class HangarApp : IAsyncDisposable
     }
 
     private Task WaitAllHealthyAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(_resources.Where(r => r.Endpoint.StartsWith("http", StringComparison.Ordinal)).Select(r => WaitHealthyAsync(r, cancellationToken)));
+        Task.WhenAll(_resources.Where(r => r.Process is not null && r.Endpoint.StartsWith("http", StringComparison.Ordinal)).Select(r => WaitHealthyAsync(r, cancellationToken)));
 
     /// <summary>Starts a service and keeps it running; its telemetry carries the resource's name as <c>service.instance.id</c>.</summary>
     private void StartService(string name, string project, int port, Dictionary<string, string> environment)

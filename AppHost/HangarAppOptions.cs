@@ -71,6 +71,17 @@ public sealed class HangarAppOptions
     /// <summary><c>grpc</c> or <c>http/protobuf</c> (default), as <c>OTEL_EXPORTER_OTLP_PROTOCOL</c>.</summary>
     public string OtlpProtocol { get; set; } = "http/protobuf";
 
+    /// <summary>
+    /// Start the Aspire dashboard as a container and send every service's telemetry to it, when no
+    /// <see cref="OtlpEndpoint"/> is given and the Docker engine has <see cref="DashboardImage"/> (default true).
+    /// </summary>
+    public bool Dashboard { get; set; } = true;
+
+    public string DashboardImage { get; set; } = "mcr.microsoft.com/dotnet/aspire-dashboard:latest";
+
+    /// <summary>The dashboard's frontend port; its OTLP endpoints take the next two (gRPC, then HTTP). Unset: free ports.</summary>
+    public int? DashboardPort { get; set; }
+
     /// <summary>Restart a service whose process exits while the app runs (default), or only report it.</summary>
     public bool RestartCrashedServices { get; set; } = true;
 

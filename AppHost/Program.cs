@@ -16,6 +16,7 @@ var options = configuration.GetSection(HangarAppOptions.Section).Get<HangarAppOp
 options.DataDirectory ??= Path.Combine(ServiceProcess.RepositoryRoot, ".data");
 options.ApiPort ??= 5080;
 options.StreamHubPort ??= 5081;
+options.DashboardPort ??= 18888;
 options.OtlpEndpoint ??= configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
 options.OtlpProtocol = configuration["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? options.OtlpProtocol;
 
@@ -48,6 +49,11 @@ lock (output)
     Console.WriteLine($"API key:  {app.ApiKey}");
     Console.WriteLine($"Try:      curl -H 'Authorization: Bearer {app.ApiKey}' {app.ApiUrls[0]}/api/agents");
     Console.WriteLine($"Logs:     {app.Logs.Directory}/<resource>.log");
+    if (app.DashboardLoginUrl is { } dashboard)
+    {
+        Console.WriteLine($"Dashboard: {dashboard}");
+    }
+
     Console.WriteLine("Ctrl+C stops everything.");
     Console.WriteLine();
 }

@@ -7,10 +7,11 @@ using Npgsql;
 namespace Hangar.AppHost.Resources;
 
 /// <summary>
-/// PostgreSQL or Redis as a container of the local Docker engine, for machines that have an engine but not the
-/// servers' binaries. The container shares the host's network and listens on a loopback port, as the binaries would;
-/// its data is in a named volume that belongs to the app's data directory, so a restart finds it again. Its output
-/// goes where a process's would. Stopping removes the container, and the volume too when the data is temporary.
+/// A server as a container of the local Docker engine: PostgreSQL or Redis on machines that have an engine but not
+/// the servers' binaries, and the Aspire dashboard. The container shares the host's network and listens on loopback
+/// ports, as a process would; a server's data is in a named volume that belongs to the app's data directory, so a
+/// restart finds it again. Its output goes where a process's would. Stopping removes the container, and the volume
+/// too when the data is temporary.
 /// </summary>
 public sealed class ServerContainer : IAsyncDisposable
 {
@@ -23,27 +24,24 @@ public sealed class ServerContainer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _logs;
 
-    private ServerContainer(DockerClient docker, string id, string name, string volume, int port, string connectionString, bool removeVolume, Action<string, string>? echo, string resource)
+    private ServerContainer(DockerClient docker, string id, string name, string? volume, string endpoint, bool removeVolume, Action<string, string>? echo, string resource)
     {
         _docker = docker;
         _id = id;
         Name = name;
         Volume = volume;
-        Port = port;
-        ConnectionString = connectionString;
+        Endpoint = endpoint;
         _removeVolume = removeVolume;
         _logs = FollowLogsAsync(echo, resource, _stopping.Token);
     }
 
     public string Name { get; }
 
-    /// <summary>The named volume with the server's data.</summary>
-    public string Volume { get; }
+    /// <summary>The named volume with the server's data, if it keeps any.</summary>
+    public string? Volume { get; }
 
-    public int Port { get; }
-
-    /// <summary>Aspire's <c>ConnectionStrings__{resource}</c> value.</summary>
-    public string ConnectionString { get; }
+    /// <summary>A server's connection string (Aspire's <c>ConnectionStrings__{resource}</c> value); the dashboard's URL.</summary>
+    public string Endpoint { get; }
 
     /// <summary>
     /// PostgreSQL from an image that follows the official one's conventions (<c>POSTGRES_PASSWORD</c>,
@@ -59,7 +57,7 @@ public sealed class ServerContainer : IAsyncDisposable
         ];
         var connectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Password={password};Database=hangar";
         var environment = new Dictionary<string, string> { ["POSTGRES_PASSWORD"] = password, ["POSTGRES_DB"] = "hangar" };
-        var server = await StartAsync("postgres", image, dataDirectory, "/var/lib/postgresql/data", command, environment, port, connectionString, temporary, echo, cancellationToken)
+        var server = await StartAsync("postgres", image, dataDirectory, "/var/lib/postgresql/data", command, environment, connectionString, temporary, echo, cancellationToken)
             .ConfigureAwait(false);
         await server.WhenReadyAsync(() => AcceptsConnectionsAsync(connectionString, cancellationToken), TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
         return server;
@@ -70,9 +68,34 @@ public sealed class ServerContainer : IAsyncDisposable
         string image, string dataDirectory, int port, bool temporary, Action<string, string>? echo, CancellationToken cancellationToken)
     {
         string[] command = ["redis-server", "--port", Invariant(port), "--bind", "127.0.0.1", "--appendonly", "yes"];
-        var server = await StartAsync("redis", image, dataDirectory, "/data", command, new Dictionary<string, string>(), port, $"127.0.0.1:{port}", temporary, echo, cancellationToken)
+        var server = await StartAsync("redis", image, dataDirectory, "/data", command, [], $"127.0.0.1:{port}", temporary, echo, cancellationToken)
             .ConfigureAwait(false);
         await server.WhenReadyAsync(() => AnswersPingAsync(port, cancellationToken), TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        return server;
+    }
+
+    /// <summary>
+    /// The Aspire dashboard: its frontend on <paramref name="frontendPort"/> behind a browser token, OTLP over gRPC and
+    /// HTTP behind an API key (sent as <c>x-otlp-api-key</c>); returns once the frontend answers.
+    /// </summary>
+    public static async Task<ServerContainer> StartDashboardAsync(
+        string image, string dataDirectory, int frontendPort, int otlpGrpcPort, int otlpHttpPort, string browserToken, string otlpApiKey,
+        Action<string, string>? echo, CancellationToken cancellationToken)
+    {
+        var frontend = $"http://127.0.0.1:{frontendPort}";
+        var environment = new Dictionary<string, string>
+        {
+            ["ASPNETCORE_URLS"] = frontend,
+            ["ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL"] = $"http://127.0.0.1:{otlpGrpcPort}",
+            ["ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL"] = $"http://127.0.0.1:{otlpHttpPort}",
+            ["Dashboard__Frontend__AuthMode"] = "BrowserToken",
+            ["Dashboard__Frontend__BrowserToken"] = browserToken,
+            ["Dashboard__Otlp__AuthMode"] = "ApiKey",
+            ["Dashboard__Otlp__PrimaryApiKey"] = otlpApiKey,
+        };
+        var server = await StartAsync("dashboard", image, dataDirectory, null, null, environment, frontend, true, echo, cancellationToken).ConfigureAwait(false);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        await server.WhenReadyAsync(() => AnswersHttpAsync(http, frontend, cancellationToken), TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
         return server;
     }
 
@@ -88,7 +111,7 @@ public sealed class ServerContainer : IAsyncDisposable
             await _docker.StopContainerAsync(_id, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
             await _logs.ConfigureAwait(false);
             await _docker.RemoveContainerAsync(_id).ConfigureAwait(false);
-            if (_removeVolume)
+            if (_removeVolume && Volume is not null)
             {
                 await _docker.RemoveVolumeAsync(Volume).ConfigureAwait(false);
             }
@@ -101,8 +124,8 @@ public sealed class ServerContainer : IAsyncDisposable
     }
 
     private static async Task<ServerContainer> StartAsync(
-        string resource, string image, string dataDirectory, string dataPath, IReadOnlyList<string> command, Dictionary<string, string> environment,
-        int port, string connectionString, bool temporary, Action<string, string>? echo, CancellationToken cancellationToken)
+        string resource, string image, string dataDirectory, string? dataPath, IReadOnlyList<string>? command, Dictionary<string, string> environment,
+        string endpoint, bool temporary, Action<string, string>? echo, CancellationToken cancellationToken)
     {
         var docker = await DockerClient.ConnectAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         try
@@ -121,12 +144,12 @@ public sealed class ServerContainer : IAsyncDisposable
                 Environment = environment,
                 Labels = new Dictionary<string, string> { [Label] = name },
                 NetworkMode = "host",
-                Volumes = new Dictionary<string, string> { [name] = dataPath },
+                Volumes = dataPath is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [name] = dataPath },
                 StopTimeoutSeconds = 10,
             };
             var id = await docker.CreateContainerAsync(name, spec, cancellationToken).ConfigureAwait(false);
             await docker.StartContainerAsync(id, cancellationToken).ConfigureAwait(false);
-            return new ServerContainer(docker, id, name, name, port, connectionString, temporary, echo, resource);
+            return new ServerContainer(docker, id, name, dataPath is null ? null : name, endpoint, temporary, echo, resource);
         }
         catch
         {
@@ -207,6 +230,19 @@ public sealed class ServerContainer : IAsyncDisposable
             return Encoding.ASCII.GetString(reply, 0, read) == "+PONG\r\n";
         }
         catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<bool> AnswersHttpAsync(HttpClient http, string url, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var _ = await http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             return false;
         }

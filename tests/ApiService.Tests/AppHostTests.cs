@@ -127,4 +127,51 @@ public sealed class AppHostTests(HangarStack stack)
 
         Assert.Equal("AppHost:Redis is 'sideways': use binaries, container or auto.", refused.Message);
     }
+
+    [Fact]
+    public async Task WithoutAnOtlpEndpoint_TheDashboardIsStarted_AndEveryServiceExportsToItWithItsKey()
+    {
+        // The real dashboard image needs a registry; the stand-in is configured and spoken to the same way.
+        var image = "hangar/test-dashboard:" + Guid.NewGuid().ToString("N")[..8];
+        var context = Path.Combine(ServiceProcess.RepositoryRoot, "tests", "images", "dashboard-standin");
+        var (code, output) = await Command.RunAsync("docker", ["build", "-q", "-t", image, context], cancellationToken: Ct);
+        Assert.True(code == 0, output);
+        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        try
+        {
+            var options = new HangarAppOptions
+            {
+                DashboardImage = image,
+                DeployerRuntime = "none",
+                FastUnsafePostgres = true,
+                Environment = { ["OTEL_METRIC_EXPORT_INTERVAL"] = "500" },
+            };
+            await using (var app = await HangarApp.StartAsync(options, HangarStack.Echo, Ct))
+            {
+                Assert.Equal("container", app["dashboard"].State);
+                using var browser = new HttpClient();
+                Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync(app.DashboardLoginUrl, Ct)).StatusCode);
+                Assert.Equal(HttpStatusCode.Unauthorized, (await browser.GetAsync(app["dashboard"].Endpoint + "/login?t=guessed", Ct)).StatusCode);
+                Assert.Contains(
+                    "telemetry: the Aspire dashboard, " + app.DashboardLoginUrl,
+                    await File.ReadAllTextAsync(app.Logs.PathOf(HangarApp.ReportName), Ct),
+                    StringComparison.Ordinal);
+
+                var received = await HangarStack.WaitForAsync(async () =>
+                {
+                    var now = await browser.GetFromJsonAsync<JsonObject>(app["dashboard"].Endpoint + "/received", Ct);
+                    var instances = now!["instances"]!.AsArray().Select(i => i!.ToString()).ToList();
+                    return instances.Contains("apiservice") && instances.Contains("streamhub") ? now : null;
+                });
+                Assert.True(received["metrics"]!.GetValue<int>() > 0);
+                Assert.Equal(0, received["refused"]!.GetValue<int>());
+            }
+
+            Assert.Empty(await docker.ListContainersAsync([ServerContainer.Label], Ct));
+        }
+        finally
+        {
+            await Command.RunAsync("docker", ["image", "rm", image], cancellationToken: Ct);
+        }
+    }
 }
