@@ -20,6 +20,7 @@ public sealed class HangarApp : IAsyncDisposable
 
     private readonly List<IAsyncDisposable> _stopInReverse = [];
     private readonly List<HangarResource> _resources = [];
+    private readonly Dictionary<string, Supervisor> _supervisors = [];
     private readonly string? _temporaryDirectory;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Action<string, string> _output;
@@ -364,24 +365,62 @@ public sealed class HangarApp : IAsyncDisposable
         ChildProcess Start() => ServiceProcess.Start(project, port, serviceEnvironment, _output, name);
         var resource = new HangarResource(name, project, $"http://127.0.0.1:{port}", Start());
         _resources.Add(resource);
-        _stopInReverse.Add(new Supervisor(this, resource, Start));
+        var supervisor = new Supervisor(this, resource, Start);
+        _supervisors[name] = supervisor;
+        _stopInReverse.Add(supervisor);
     }
 
     private void Report(string line) => _output(ReportName, line);
 
     /// <summary>
+    /// Kills a service's process with SIGKILL, as a crash or <c>kill -9</c> would, and keeps it down until
+    /// <see cref="StartServiceAsync"/>: for tests of what the rest of the stack does meanwhile.
+    /// </summary>
+    public Task KillServiceAsync(string resourceName) => SupervisorOf(resourceName).KillAndHoldAsync();
+
+    /// <summary>Starts a service that <see cref="KillServiceAsync"/> keeps down, and returns once it answers <c>/health</c>.</summary>
+    public async Task StartServiceAsync(string resourceName, CancellationToken cancellationToken = default)
+    {
+        await SupervisorOf(resourceName).ResumeAsync().ConfigureAwait(false);
+        await WaitHealthyAsync(this[resourceName], cancellationToken).ConfigureAwait(false);
+    }
+
+    private Supervisor SupervisorOf(string resourceName) => _supervisors.TryGetValue(resourceName, out var supervisor)
+        ? supervisor
+        : throw new ArgumentException($"{resourceName} is not a service of this app.", nameof(resourceName));
+
+    /// <summary>
     /// Restarts a service whose process exits while the app runs, 1 s after the first crash and up to 30 s apart
-    /// after more, and reports each; stopping it stops the current process.
+    /// after more, and reports each; a service killed on purpose stays down until resumed. Stopping it stops the
+    /// current process.
     /// </summary>
     private sealed class Supervisor : IAsyncDisposable
     {
         private readonly HangarResource _resource;
         private readonly Task _watching;
+        private TaskCompletionSource? _resume;
+        private TaskCompletionSource? _resumed;
 
         public Supervisor(HangarApp app, HangarResource resource, Func<ChildProcess> start)
         {
             _resource = resource;
             _watching = WatchAsync(app, start, app._stopping.Token);
+        }
+
+        public async Task KillAndHoldAsync()
+        {
+            _resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _resource.Process!.Kill();
+            await _resource.Process.WaitForExitAsync().ConfigureAwait(false);
+        }
+
+        /// <summary>Lets a held service start again; completes once its new process runs.</summary>
+        public Task ResumeAsync()
+        {
+            var resume = _resume ?? throw new InvalidOperationException($"{_resource.Name} was not killed with KillServiceAsync.");
+            _resumed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            resume.TrySetResult();
+            return _resumed.Task;
         }
 
         private async Task WatchAsync(HangarApp app, Func<ChildProcess> start, CancellationToken stopping)
@@ -393,6 +432,18 @@ public sealed class HangarApp : IAsyncDisposable
                 {
                     var started = DateTime.UtcNow;
                     await _resource.Process!.WaitForExitAsync(stopping).ConfigureAwait(false);
+                    if (_resume is { } resume)
+                    {
+                        app.Report($"{_resource.Name} was killed (exit code {_resource.Process.ExitCode}); it stays down until started");
+                        await resume.Task.WaitAsync(stopping).ConfigureAwait(false);
+                        _resume = null;
+                        await _resource.Process.DisposeAsync().ConfigureAwait(false);
+                        _resource.Process = start();
+                        app.Report($"{_resource.Name} started again");
+                        _resumed!.TrySetResult();
+                        continue;
+                    }
+
                     if (!app._restartCrashed)
                     {
                         app.Report($"{_resource.Name} exited with code {_resource.Process.ExitCode}");

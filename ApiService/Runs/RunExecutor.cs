@@ -42,7 +42,14 @@ internal sealed partial class RunExecutor(
     {
         if (lease.IsTakeover)
         {
-            await store.AbandonStepsOfEarlierOwnersAsync(lease, control.RunToken);
+            // Clients see the step that died with its replica end, then the same step run again.
+            foreach (var abandoned in await store.AbandonStepsOfEarlierOwnersAsync(lease, control.RunToken))
+            {
+                if (await store.GetStepAsync(abandoned, control.RunToken) is { } step)
+                {
+                    _ = events.Publish(lease.ChatId, ChatEvents.StepUpdated, step, ChatEventPublisher.Json<Step>());
+                }
+            }
         }
 
         if (await store.GetRunAsync(lease.RunId, control.RunToken) is { } started)

@@ -66,15 +66,23 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
         return reader.GetBoolean(0) ? StopReason.Stop : reader.GetBoolean(1) ? StopReason.Interrupt : StopReason.None;
     }
 
-    /// <summary>Closes steps a previous owner left running: they are run again from the stored history.</summary>
-    public async Task AbandonStepsOfEarlierOwnersAsync(RunLease lease, CancellationToken ct)
+    /// <summary>Closes steps a previous owner left running, which are run again from the stored history; returns their ids.</summary>
+    public async Task<List<Guid>> AbandonStepsOfEarlierOwnersAsync(RunLease lease, CancellationToken ct)
     {
         await using var command = db.CreateCommand("""
             update steps set status = 'interrupted', completed_at = now(),
                              error = 'The replica running this step stopped before it ended; the step was run again.'
             where run_id = @run and status = 'running' and lease_epoch < @epoch
+            returning id
             """).With("run", lease.RunId).With("epoch", lease.Epoch);
-        await command.ExecuteNonQueryAsync(ct);
+        var abandoned = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            abandoned.Add(reader.GetGuid(0));
+        }
+
+        return abandoned;
     }
 
     /// <summary>
