@@ -22,6 +22,9 @@ public sealed class HangarOptions
 
     /// <summary>Approximate number of events kept in a chat's Redis stream (XADD MAXLEN ~). Default 10,000.</summary>
     public int StreamMaxLength { get; set; } = 10_000;
+
+    /// <summary>How long a chat's Redis stream is kept after its last event; a client that resumes later gets a <c>reset</c>. Default 1 hour.</summary>
+    public TimeSpan StreamIdleTimeToLive { get; set; } = TimeSpan.FromHours(1);
 }
 
 /// <summary>Control loop settings, section <c>Hangar:Runs</c>.</summary>

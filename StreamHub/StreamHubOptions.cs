@@ -8,9 +8,18 @@ public sealed class StreamHubOptions
     /// <summary>The same base64 secret ApiService signs stream tickets with.</summary>
     public string? SigningKey { get; set; }
 
-    /// <summary>How long a stream may be idle before a heartbeat comment is sent. Default 15 s.</summary>
+    /// <summary>How long a stream may be idle before a heartbeat (an SSE comment; a ping on WebSockets). Default 15 s.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Events read from Redis per round trip. Default 512.</summary>
+    /// <summary>Events read from Redis per stream and round trip. Default 512.</summary>
     public int ReadBatchSize { get; set; } = 512;
+
+    /// <summary>
+    /// Events queued for one client before it counts as too far behind and is closed, to resume from its last event.
+    /// Default 10,000.
+    /// </summary>
+    public int MaxQueuedEvents { get; set; } = 10_000;
+
+    /// <summary>Chats one Redis reader connection follows. Default 64.</summary>
+    public int ChatsPerReader { get; set; } = 64;
 }

@@ -1,0 +1,181 @@
+using Hangar.Contracts;
+using Hangar.Redis;
+using Microsoft.Extensions.Options;
+
+namespace Hangar.StreamHub.Streams;
+
+/// <summary>
+/// This node's readers of chat streams: one feed per chat that has subscribers here, fed by one Redis reader whatever
+/// the number of subscribers. Feeds share reader connections, up to <see cref="StreamHubOptions.ChatsPerReader"/>
+/// each (one blocking <c>XREAD</c> over all their streams), so connections grow with active chats / that number,
+/// not with subscribers. A feed is dropped with its last subscriber. Catch-up reads and checks go over one shared,
+/// pipelined connection.
+/// </summary>
+public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration configuration, StreamMetrics metrics, ILoggerFactory loggers)
+    : IHostedService, IAsyncDisposable
+{
+    private readonly StreamHubOptions _options = options.Value;
+    private readonly ILogger _logger = loggers.CreateLogger<ChatFeeds>();
+    private readonly Lock _gate = new();
+    private readonly Dictionary<Guid, ChatFeed> _feeds = [];
+    private readonly List<ReaderShard> _shards = [];
+    private readonly CancellationTokenSource _stopping = new();
+    private RedisOptions _redis = null!;
+    private RedisConnection _commands = null!;
+
+    public int ActiveFeeds
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _feeds.Count;
+            }
+        }
+    }
+
+    /// <summary>Reads and checks that are not the live feed: catch-up ranges, stream info, unblocking readers.</summary>
+    public RedisConnection Commands => _commands;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _redis = RedisOptions.Parse(configuration.GetConnectionString("redis")!);
+        _commands = await RedisConnection.ConnectAsync(
+            _redis with { ClientName = "hangar-streamhub" }, logger: loggers.CreateLogger("StreamHub.Redis"), cancellationToken: cancellationToken);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => _stopping.CancelAsync();
+
+    /// <summary>
+    /// Joins the chat's feed: from the moment this returns, every event read for the chat is queued for the
+    /// subscription. Events appended earlier are the caller's to read (<see cref="RedisCommands.XRangeAfterAsync"/>).
+    /// </summary>
+    public async Task<Subscription> SubscribeAsync(Guid chatId, CancellationToken cancellationToken)
+    {
+        var subscription = new Subscription(chatId, _options.MaxQueuedEvents, Unsubscribe);
+        ChatFeed feed;
+        lock (_gate)
+        {
+            if (!_feeds.TryGetValue(chatId, out feed!))
+            {
+                feed = new ChatFeed(ChatEvents.StreamKey(chatId));
+                _feeds[chatId] = feed;
+                feed.Ready = StartFeedAsync(feed);
+            }
+
+            feed.Add(subscription);
+        }
+
+        try
+        {
+            await feed.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return subscription;
+        }
+        catch
+        {
+            subscription.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        ReaderShard[] shards;
+        lock (_gate)
+        {
+            shards = [.. _shards];
+        }
+
+        foreach (var shard in shards)
+        {
+            await shard.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_commands is not null)
+        {
+            await _commands.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _stopping.Dispose();
+    }
+
+    /// <summary>The feed starts after the stream's newest event, on the reader with the most room.</summary>
+    private async Task StartFeedAsync(ChatFeed feed)
+    {
+        var newest = await _commands.ExecuteAsync("XREVRANGE", feed.Key, "+", "-", "COUNT", 1).ConfigureAwait(false);
+        feed.Position = newest.Count == 0 ? StreamId.Zero : StreamId.Parse(newest[0][0].AsString()!);
+        ReaderShard shard;
+        long version;
+        lock (_gate)
+        {
+            if (feed.IsEmpty)
+            {
+                return;
+            }
+
+            shard = _shards.FirstOrDefault(s => s.Count < _options.ChatsPerReader) ?? NewShard();
+            version = shard.Add(feed);
+        }
+
+        await shard.WakeAsync(version, _commands).ConfigureAwait(false);
+    }
+
+    private ReaderShard NewShard()
+    {
+        var shard = new ReaderShard(
+            _redis with { ClientName = "hangar-streamhub-reader" }, _options.ReadBatchSize, metrics, loggers.CreateLogger<ReaderShard>(), _stopping.Token);
+        _shards.Add(shard);
+        return shard;
+    }
+
+    private void Unsubscribe(Subscription subscription)
+    {
+        lock (_gate)
+        {
+            if (_feeds.TryGetValue(subscription.ChatId, out var feed) && feed.Remove(subscription) && feed.IsEmpty)
+            {
+                _feeds.Remove(subscription.ChatId);
+                feed.Shard?.Remove(feed);
+            }
+        }
+    }
+}
+
+/// <summary>One chat's feed on this node: where its reader is in the stream, and who gets what it reads.</summary>
+internal sealed class ChatFeed(string key)
+{
+    private Subscription[] _subscribers = [];
+
+    public string Key { get; } = key;
+
+    public Task Ready { get; set; } = Task.CompletedTask;
+
+    /// <summary>The id of the last event read; the reader continues after it.</summary>
+    public StreamId Position { get; set; }
+
+    public ReaderShard? Shard { get; set; }
+
+    public bool IsEmpty => _subscribers.Length == 0;
+
+    /// <summary>Under the feeds' lock.</summary>
+    public void Add(Subscription subscription) => _subscribers = [.. _subscribers, subscription];
+
+    /// <summary>Under the feeds' lock.</summary>
+    public bool Remove(Subscription subscription)
+    {
+        var before = _subscribers.Length;
+        _subscribers = [.. _subscribers.Where(s => s != subscription)];
+        return _subscribers.Length < before;
+    }
+
+    /// <summary>From the reader's loop: queues the batch for every subscriber, none of which can hold the others up.</summary>
+    public void Dispatch(EventBatch batch)
+    {
+        Position = batch.Last;
+        foreach (var subscriber in Volatile.Read(ref _subscribers))
+        {
+            subscriber.Deliver(batch);
+        }
+    }
+}
