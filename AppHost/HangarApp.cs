@@ -5,7 +5,7 @@ using Hangar.Docker;
 namespace Hangar.AppHost;
 
 /// <summary>
-/// The whole Hangar stack as one object: PostgreSQL and Redis (embedded or external), then StreamHub and the ApiService
+/// The whole Hangar stack as one object: PostgreSQL and Redis (embedded or external), then the StreamHub and ApiService
 /// replicas, each started once what it needs answers, wired with Aspire's environment contracts
 /// (<c>ConnectionStrings__*</c>, <c>services__*</c>, <c>OTEL_*</c>). <c>dotnet run --project AppHost</c> runs it; tests
 /// start it the same way with <see cref="StartAsync"/> and dispose it when done, which stops everything in reverse
@@ -55,7 +55,10 @@ public sealed class HangarApp : IAsyncDisposable
 
     public IReadOnlyList<string> ApiUrls => [.. _resources.Where(r => r.Kind == "ApiService").Select(r => r.Endpoint)];
 
-    public string StreamHubUrl => _resources.Single(r => r.Kind == "StreamHub").Endpoint;
+    public IReadOnlyList<string> StreamHubUrls => [.. _resources.Where(r => r.Kind == "StreamHub").Select(r => r.Endpoint)];
+
+    /// <summary>The first StreamHub: the one whose URL ApiService puts in the stream links it hands out.</summary>
+    public string StreamHubUrl => StreamHubUrls[0];
 
     /// <summary>The key every <c>/api</c> call can use.</summary>
     public string ApiKey { get; private set; } = null!;
@@ -171,7 +174,12 @@ public sealed class HangarApp : IAsyncDisposable
         }
 
         ServiceEnvironment = environment;
-        StartService("streamhub", "StreamHub", streamHubPort, environment);
+        for (var i = 0; i < options.StreamHubReplicas; i++)
+        {
+            var port = i == 0 ? streamHubPort : options.StreamHubPort is { } first ? first + i : FreePort.Next();
+            StartService(options.StreamHubReplicas == 1 ? "streamhub" : $"streamhub-{i}", "StreamHub", port, environment);
+        }
+
         for (var i = 0; i < options.ApiReplicas; i++)
         {
             var port = options.ApiPort is { } first ? first + i : FreePort.Next();

@@ -20,7 +20,11 @@ public sealed class HangarAppOptions
     /// <summary>ApiService processes to run against the same database. Default 1.</summary>
     public int ApiReplicas { get; set; } = 1;
 
+    /// <summary>The first StreamHub replica's port; further replicas take the next ones. Unset: a free port.</summary>
     public int? StreamHubPort { get; set; }
+
+    /// <summary>StreamHub processes against the same Redis; clients can resume on any. Default 1.</summary>
+    public int StreamHubReplicas { get; set; } = 1;
 
     /// <summary>Port of the embedded PostgreSQL. Unset: a free port.</summary>
     public int? PostgresPort { get; set; }

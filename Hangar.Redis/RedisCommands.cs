@@ -18,6 +18,13 @@ public static class RedisCommands
         return ParseEntries(reply);
     }
 
+    /// <summary>Reads the entries of one stream from <paramref name="fromId"/> to <paramref name="toId"/> (both inclusive), oldest first.</summary>
+    public static async Task<IReadOnlyList<RedisStreamEntry>> XRangeAsync(this RedisConnection redis, string key, string fromId, string toId, int count)
+    {
+        var reply = await redis.ExecuteAsync("XRANGE", key, fromId, toId, "COUNT", count).ConfigureAwait(false);
+        return ParseEntries(reply);
+    }
+
     /// <summary>
     /// <c>XREAD [BLOCK ms] COUNT n STREAMS k… id…</c>: entries after each id, per stream. An empty list when the block
     /// timed out (or was ended by <c>CLIENT UNBLOCK</c>).

@@ -47,13 +47,14 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
     public Task StopAsync(CancellationToken cancellationToken) => _stopping.CancelAsync();
 
     /// <summary>
-    /// Joins the chat's feed: from the moment this returns, every event read for the chat is queued for the
-    /// subscription. Events appended earlier are the caller's to read (<see cref="RedisCommands.XRangeAfterAsync"/>).
+    /// Joins the chat's feed: every event after the subscription's <see cref="Subscription.Start"/> is queued for it.
+    /// Events up to that one are the caller's to read from Redis.
     /// </summary>
     public async Task<Subscription> SubscribeAsync(Guid chatId, CancellationToken cancellationToken)
     {
         var subscription = new Subscription(chatId, _options.MaxQueuedEvents, Unsubscribe);
         ChatFeed feed;
+        StreamId? start;
         lock (_gate)
         {
             if (!_feeds.TryGetValue(chatId, out feed!))
@@ -63,12 +64,13 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
                 feed.Ready = StartFeedAsync(feed);
             }
 
-            feed.Add(subscription);
+            start = feed.Add(subscription);
         }
 
         try
         {
             await feed.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
+            subscription.Start = start ?? feed.StartedAt;
             return subscription;
         }
         catch
@@ -78,8 +80,14 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
         }
     }
 
+    /// <summary>Stops the readers; the container calls it twice (as a singleton and as the hosted service), the second time it does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_stopping.IsCancellationRequested && _commands is null)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         ReaderShard[] shards;
         lock (_gate)
@@ -95,16 +103,15 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
         if (_commands is not null)
         {
             await _commands.DisposeAsync().ConfigureAwait(false);
+            _commands = null!;
         }
-
-        _stopping.Dispose();
     }
 
     /// <summary>The feed starts after the stream's newest event, on the reader with the most room.</summary>
     private async Task StartFeedAsync(ChatFeed feed)
     {
         var newest = await _commands.ExecuteAsync("XREVRANGE", feed.Key, "+", "-", "COUNT", 1).ConfigureAwait(false);
-        feed.Position = newest.Count == 0 ? StreamId.Zero : StreamId.Parse(newest[0][0].AsString()!);
+        feed.Start(newest.Count == 0 ? StreamId.Zero : StreamId.Parse(newest[0][0].AsString()!));
         ReaderShard shard;
         long version;
         lock (_gate)
@@ -124,7 +131,7 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
     private ReaderShard NewShard()
     {
         var shard = new ReaderShard(
-            _redis with { ClientName = "hangar-streamhub-reader" }, _options.ReadBatchSize, metrics, loggers.CreateLogger<ReaderShard>(), _stopping.Token);
+            _redis with { ClientName = "hangar-streamhub-reader" }, _commands, _options.ReadBatchSize, metrics, loggers.CreateLogger<ReaderShard>(), _stopping.Token);
         _shards.Add(shard);
         return shard;
     }
@@ -145,35 +152,76 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
 /// <summary>One chat's feed on this node: where its reader is in the stream, and who gets what it reads.</summary>
 internal sealed class ChatFeed(string key)
 {
+    private readonly Lock _gate = new();
     private Subscription[] _subscribers = [];
+    private StreamId? _position;
 
     public string Key { get; } = key;
 
     public Task Ready { get; set; } = Task.CompletedTask;
 
+    /// <summary>Where the reader started: the stream's newest event when the feed was made.</summary>
+    public StreamId StartedAt { get; private set; }
+
     /// <summary>The id of the last event read; the reader continues after it.</summary>
-    public StreamId Position { get; set; }
+    public StreamId Position
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _position ?? StreamId.Zero;
+            }
+        }
+    }
 
     public ReaderShard? Shard { get; set; }
 
-    public bool IsEmpty => _subscribers.Length == 0;
+    public bool IsEmpty => Volatile.Read(ref _subscribers).Length == 0;
 
-    /// <summary>Under the feeds' lock.</summary>
-    public void Add(Subscription subscription) => _subscribers = [.. _subscribers, subscription];
+    public void Start(StreamId newest)
+    {
+        lock (_gate)
+        {
+            StartedAt = newest;
+            _position = newest;
+        }
+    }
 
-    /// <summary>Under the feeds' lock.</summary>
+    /// <summary>
+    /// Adds a subscriber; returns the last event it will not be given (the feed's position at this moment), or null
+    /// before the feed has started, when that is <see cref="StartedAt"/>.
+    /// </summary>
+    public StreamId? Add(Subscription subscription)
+    {
+        lock (_gate)
+        {
+            _subscribers = [.. _subscribers, subscription];
+            return _position;
+        }
+    }
+
     public bool Remove(Subscription subscription)
     {
-        var before = _subscribers.Length;
-        _subscribers = [.. _subscribers.Where(s => s != subscription)];
-        return _subscribers.Length < before;
+        lock (_gate)
+        {
+            var before = _subscribers.Length;
+            _subscribers = [.. _subscribers.Where(s => s != subscription)];
+            return _subscribers.Length < before;
+        }
     }
 
     /// <summary>From the reader's loop: queues the batch for every subscriber, none of which can hold the others up.</summary>
     public void Dispatch(EventBatch batch)
     {
-        Position = batch.Last;
-        foreach (var subscriber in Volatile.Read(ref _subscribers))
+        Subscription[] subscribers;
+        lock (_gate)
+        {
+            _position = batch.Last;
+            subscribers = _subscribers;
+        }
+
+        foreach (var subscriber in subscribers)
         {
             subscriber.Deliver(batch);
         }

@@ -52,16 +52,24 @@ public static class ChatStreamEndpoint
                 : await SseEventWriter.StartAsync(context);
             var transport = new KeyValuePair<string, object?>("transport", writer.Transport);
             metrics.Subscribers.Add(1, transport);
+            var abortWhenBehind = subscription.FellBehindToken.Register(writer.Abort);
             try
             {
                 await ServeAsync(chatId, after, subscription, writer, feeds.Commands, options.Value, metrics);
             }
-            catch (Exception ex) when (writer.Closed.IsCancellationRequested || ex is RedisConnectionException or RedisServerException or ObjectDisposedException)
+            catch (Exception ex) when (writer.Closed.IsCancellationRequested || subscription.FellBehind
+                || ex is RedisConnectionException or RedisServerException or ObjectDisposedException or System.Net.WebSockets.WebSocketException)
             {
-                // The client left, or Redis went away: the client reconnects with its last event id and misses nothing.
+                // The client left, fell behind, or Redis went away: it reconnects with its last event id and misses nothing.
             }
             finally
             {
+                await abortWhenBehind.DisposeAsync();
+                if (subscription.FellBehind)
+                {
+                    metrics.SlowConsumerCloses.Add(1, transport);
+                }
+
                 metrics.Subscribers.Add(-1, transport);
                 if (writer is WebSocketEventWriter socket)
                 {
@@ -76,29 +84,41 @@ public static class ChatStreamEndpoint
         Guid chatId, StreamId after, Subscription subscription, EventWriter writer, RedisConnection redis, StreamHubOptions options, StreamMetrics metrics)
     {
         var key = ChatEvents.StreamKey(chatId);
+        var state = await StreamState.ReadAsync(redis, key);
         if (after != StreamId.Zero)
         {
-            var resetTo = await ResetPositionAsync(redis, key, after);
-            metrics.Resumes.Add(1, new KeyValuePair<string, object?>("reset", resetTo is not null));
-            if (resetTo is { } position)
-            {
-                await writer.WriteResetAsync(position.ToString(), ResetData.For(chatId, after, position));
-                after = position;
-            }
+            metrics.Resumes.Add(1, new KeyValuePair<string, object?>("reset", state.Missed(after)));
         }
 
-        while (!subscription.FellBehind)
+        if (state.Missed(after))
         {
-            var backlog = await redis.XRangeAfterAsync(key, after.ToString(), options.ReadBatchSize);
-            if (backlog.Count == 0)
+            after = await WriteResetAsync(writer, chatId, after, state.ResumeAfter);
+        }
+
+        // Catch up to where the feed took over, from the event the client has (inclusive): if that one is gone, the
+        // stream was trimmed past it.
+        while (!subscription.FellBehind && after < subscription.Start)
+        {
+            var end = subscription.Start.ToString();
+            var backlog = after == StreamId.Zero
+                ? await redis.XRangeAsync(key, "-", end, options.ReadBatchSize)
+                : await redis.XRangeAsync(key, after.ToString(), end, options.ReadBatchSize + 1);
+            if (after != StreamId.Zero && (backlog.Count == 0 || backlog[0].Id != after.ToString()))
+            {
+                after = await WriteResetAsync(writer, chatId, after, (await StreamState.ReadAsync(redis, key)).ResumeAfter);
+                continue;
+            }
+
+            var fresh = after == StreamId.Zero ? backlog : backlog.Skip(1).ToList();
+            if (fresh.Count == 0)
             {
                 break;
             }
 
-            await writer.WriteAsync(backlog);
+            await writer.WriteAsync(fresh);
             await writer.FlushAsync();
-            metrics.EventsOut.Add(backlog.Count);
-            after = StreamId.Parse(backlog[^1].Id);
+            metrics.EventsOut.Add(fresh.Count);
+            after = StreamId.Parse(fresh[^1].Id);
         }
 
         while (!writer.Closed.IsCancellationRequested)
@@ -106,6 +126,11 @@ public static class ChatStreamEndpoint
             var written = 0;
             while (subscription.TryRead(out var batch))
             {
+                if (batch.GapBefore is { } gap && gap >= after)
+                {
+                    after = await WriteResetAsync(writer, chatId, after, gap);
+                }
+
                 if (batch.Last > after)
                 {
                     await writer.WriteAsync(batch, after);
@@ -122,8 +147,6 @@ public static class ChatStreamEndpoint
 
             if (subscription.FellBehind)
             {
-                metrics.SlowConsumerCloses.Add(1);
-                await writer.CloseBehindAsync(after);
                 return;
             }
 
@@ -140,40 +163,10 @@ public static class ChatStreamEndpoint
         }
     }
 
-    /// <summary>
-    /// Where to go on from when events after <paramref name="after"/> may be gone: the stream's newest event, or
-    /// <c>0-0</c> when the whole stream expired. Null when every later event is still there. Trimming keeps the newest
-    /// events, so the client missed some exactly when entries were trimmed and it is behind the oldest one left.
-    /// </summary>
-    private static async Task<StreamId?> ResetPositionAsync(RedisConnection redis, string key, StreamId after)
+    private static async Task<StreamId> WriteResetAsync(EventWriter writer, Guid chatId, StreamId asked, StreamId resumeAfter)
     {
-        RedisReply info;
-        try
-        {
-            info = await redis.ExecuteAsync("XINFO", "STREAM", key);
-        }
-        catch (RedisServerException ex) when (ex.Message.Contains("no such key", StringComparison.OrdinalIgnoreCase))
-        {
-            return StreamId.Zero;
-        }
-
-        long length = 0, added = 0;
-        StreamId? oldest = null;
-        var newest = StreamId.Zero;
-        for (var i = 0; i + 1 < info.Count; i += 2)
-        {
-            var value = info[i + 1];
-            switch (info[i].AsString())
-            {
-                case "length": length = value.Integer; break;
-                case "entries-added": added = value.Integer; break;
-                case "last-generated-id": newest = StreamId.Parse(value.AsString()!); break;
-                case "first-entry" when !value.IsNull: oldest = StreamId.Parse(value[0].AsString()!); break;
-            }
-        }
-
-        var trimmed = added > length;
-        return trimmed && after < (oldest ?? newest) ? newest : null;
+        await writer.WriteResetAsync(resumeAfter.ToString(), ResetData.For(chatId, asked, resumeAfter));
+        return resumeAfter;
     }
 
     private static string? BearerToken(HttpContext context)

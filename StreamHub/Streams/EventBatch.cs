@@ -8,9 +8,10 @@ namespace Hangar.StreamHub.Streams;
 /// <summary>
 /// Events of one chat as read from Redis in one round trip, shared by every subscriber of the chat on this node. Each
 /// wire format is encoded once, the first time a subscriber needs it: SSE frames for all events together, one JSON
-/// text frame per event for WebSockets.
+/// text frame per event for WebSockets. <see cref="GapBefore"/> is set when the reader found events before the batch
+/// trimmed away unread (it fell that far behind): subscribers get a <c>reset</c> first.
 /// </summary>
-public sealed class EventBatch(IReadOnlyList<RedisStreamEntry> entries)
+public sealed class EventBatch(IReadOnlyList<RedisStreamEntry> entries, StreamId? gapBefore = null)
 {
     private byte[]? _sse;
     private ReadOnlyMemory<byte>[]? _json;
@@ -20,6 +21,9 @@ public sealed class EventBatch(IReadOnlyList<RedisStreamEntry> entries)
     public StreamId First { get; } = StreamId.Parse(entries[0].Id);
 
     public StreamId Last { get; } = StreamId.Parse(entries[^1].Id);
+
+    /// <summary>When events before this batch were lost to trimming: the position to resume after (just before it).</summary>
+    public StreamId? GapBefore { get; } = gapBefore;
 
     /// <summary>Every event as <c>id:</c>, <c>event:</c>, <c>data:</c> lines.</summary>
     public ReadOnlyMemory<byte> Sse => _sse ??= EncodeSse(Entries);

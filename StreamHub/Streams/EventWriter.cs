@@ -25,8 +25,11 @@ internal abstract class EventWriter
     /// <summary>Nothing to send for a while: keep proxies from closing the connection.</summary>
     public abstract ValueTask HeartbeatAsync();
 
-    /// <summary>Ends the stream because the client fell behind; it resumes from the last event it got.</summary>
-    public abstract ValueTask CloseBehindAsync(StreamId lastDelivered);
+    /// <summary>
+    /// Ends the stream at once because the client fell behind (a write to it may be stuck): it reconnects and resumes
+    /// from the last event it got. Called from the feed's reader, so it must not wait.
+    /// </summary>
+    public abstract void Abort();
 
     protected static IEnumerable<RedisStreamEntry> After(EventBatch batch, StreamId after) =>
         batch.Entries.Where(e => StreamId.Parse(e.Id) > after);
@@ -72,12 +75,7 @@ internal sealed class SseEventWriter(HttpContext context) : EventWriter
         await _body.FlushAsync(Closed);
     }
 
-    /// <summary>Aborts the response: a client this far behind is not read from, so nothing more can be written to it.</summary>
-    public override ValueTask CloseBehindAsync(StreamId lastDelivered)
-    {
-        context.Abort();
-        return ValueTask.CompletedTask;
-    }
+    public override void Abort() => context.Abort();
 }
 
 /// <summary>
@@ -132,24 +130,12 @@ internal sealed class WebSocketEventWriter : EventWriter
 
     public override ValueTask HeartbeatAsync() => ValueTask.CompletedTask;
 
-    /// <summary>Closes with 1013 (try again later), naming the last event the client got.</summary>
-    public override async ValueTask CloseBehindAsync(StreamId lastDelivered)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await _socket.CloseOutputAsync((WebSocketCloseStatus)1013, $"too far behind; resume after {lastDelivered}", timeout.Token);
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
-        {
-            // The client is gone or stuck either way.
-        }
-    }
+    public override void Abort() => _socket.Abort();
 
-    /// <summary>Ends the stream with a normal close once the events are done (the server is stopping).</summary>
+    /// <summary>Completes the close handshake the client started, or starts one (the server is stopping).</summary>
     public async Task CloseAsync()
     {
-        if (_socket.State == WebSocketState.Open)
+        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             try

@@ -19,12 +19,14 @@ internal sealed class ReaderShard : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping;
     private readonly Task<RedisConnection> _connecting;
+    private readonly RedisConnection _commands;
     private readonly Task _loop;
     private long _version;
     private long _seenVersion;
 
-    public ReaderShard(RedisOptions options, int batchSize, StreamMetrics metrics, ILogger logger, CancellationToken stopping)
+    public ReaderShard(RedisOptions options, RedisConnection commands, int batchSize, StreamMetrics metrics, ILogger logger, CancellationToken stopping)
     {
+        _commands = commands;
         _batchSize = batchSize;
         _metrics = metrics;
         _logger = logger;
@@ -92,6 +94,22 @@ internal sealed class ReaderShard : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A full batch means this reader is behind; then it checks that the stream was not trimmed past where it was,
+    /// and if it was, where subscribers resume after their reset.
+    /// </summary>
+    private async Task<StreamId?> GapBeforeAsync(string key, IReadOnlyList<RedisStreamEntry> entries, (string Key, string AfterId)[] streams)
+    {
+        if (entries.Count < _batchSize)
+        {
+            return null;
+        }
+
+        var position = StreamId.Parse(streams.First(s => s.Key == key).AfterId);
+        var state = await StreamState.ReadAsync(_commands, key).ConfigureAwait(false);
+        return state.Missed(position) && StreamId.Parse(entries[0].Id) <= state.Oldest ? StreamId.Parse(entries[0].Id).Previous : null;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
@@ -104,9 +122,9 @@ internal sealed class ReaderShard : IAsyncDisposable
         {
             await _loop.ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or RedisConnectionException or ObjectDisposedException)
         {
-            // Stopped.
+            // Stopped, with the connection closed under the read.
         }
 
         _stopping.Dispose();
@@ -124,6 +142,7 @@ internal sealed class ReaderShard : IAsyncDisposable
                 streams = [.. _feeds.Values.Select(f => (f.Key, f.Position.ToString()))];
                 Volatile.Write(ref _seenVersion, _version);
             }
+
 
             if (streams.Length == 0)
             {
@@ -157,7 +176,7 @@ internal sealed class ReaderShard : IAsyncDisposable
                     continue;
                 }
 
-                var batch = new EventBatch(entries);
+                var batch = new EventBatch(entries, await GapBeforeAsync(key, entries, streams).ConfigureAwait(false));
                 feed.Dispatch(batch);
                 _metrics.EventsIn.Add(entries.Count);
                 _metrics.ReaderLag.Record(Math.Max(0, now - (long)batch.Last.Milliseconds));

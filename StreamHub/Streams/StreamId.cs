@@ -25,6 +25,9 @@ public readonly record struct StreamId(ulong Milliseconds, ulong Sequence) : ICo
     public static StreamId Parse(string text) =>
         TryParse(text, out var id) ? id : throw new FormatException($"'{text}' is not a stream entry id.");
 
+    /// <summary>The greatest id below this one: reading after it starts at this one.</summary>
+    public StreamId Previous => Sequence > 0 ? new(Milliseconds, Sequence - 1) : Milliseconds > 0 ? new(Milliseconds - 1, ulong.MaxValue) : Zero;
+
     public int CompareTo(StreamId other) =>
         Milliseconds != other.Milliseconds ? Milliseconds.CompareTo(other.Milliseconds) : Sequence.CompareTo(other.Sequence);
 

@@ -13,8 +13,8 @@ public sealed class Subscription : IDisposable
     private readonly Channel<EventBatch> _queue = Channel.CreateUnbounded<EventBatch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly int _maxQueuedEvents;
     private readonly Action<Subscription> _unsubscribe;
+    private readonly CancellationTokenSource _behind = new();
     private int _queuedEvents;
-    private int _fellBehind;
     private int _disposed;
 
     internal Subscription(Guid chatId, int maxQueuedEvents, Action<Subscription> unsubscribe)
@@ -26,8 +26,14 @@ public sealed class Subscription : IDisposable
 
     public Guid ChatId { get; }
 
+    /// <summary>The last event the feed does not queue for this subscription: reading Redis up to it catches up.</summary>
+    public StreamId Start { get; internal set; }
+
     /// <summary>More than the bound was queued: the client must be closed and resume.</summary>
-    public bool FellBehind => Volatile.Read(ref _fellBehind) == 1;
+    public bool FellBehind => _behind.IsCancellationRequested;
+
+    /// <summary>Cancelled when the client falls behind, even while a write to it is stuck.</summary>
+    public CancellationToken FellBehindToken => _behind.Token;
 
     public bool TryRead(out EventBatch batch)
     {
@@ -57,9 +63,9 @@ public sealed class Subscription : IDisposable
     {
         if (Interlocked.Add(ref _queuedEvents, batch.Entries.Count) > _maxQueuedEvents)
         {
-            if (Interlocked.Exchange(ref _fellBehind, 1) == 0)
+            if (_queue.Writer.TryComplete())
             {
-                _queue.Writer.TryComplete();
+                _behind.Cancel();
             }
 
             return;

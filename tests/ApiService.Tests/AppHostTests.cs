@@ -35,7 +35,7 @@ public sealed class AppHostTests(HangarStack stack)
     public async Task Telemetry_FromEveryService_NamesItsResource()
     {
         // In OTLP protobuf a resource attribute is its key, then four bytes of framing, then its string value.
-        foreach (var name in (string[])["apiservice-0", "apiservice-1", "streamhub"])
+        foreach (var name in (string[])["apiservice-0", "apiservice-1", "streamhub-0", "streamhub-1"])
         {
             var attribute = new Regex($@"service\.instance\.id[\s\S]{{4}}{name}(?![-\w])");
             await HangarStack.WaitForAsync(() => Task.FromResult(
@@ -46,7 +46,7 @@ public sealed class AppHostTests(HangarStack stack)
     [Fact]
     public async Task CrashedService_IsRestarted_Reported_AndLogged()
     {
-        var streamhub = stack.App["streamhub"];
+        var streamhub = stack.App["streamhub-0"];
         var crashed = streamhub.Process!;
         var restartsBefore = streamhub.Restarts;
 
@@ -61,8 +61,8 @@ public sealed class AppHostTests(HangarStack stack)
         Assert.Equal("completed", events[^1].Data["status"]!.ToString());
 
         var report = await File.ReadAllTextAsync(stack.App.Logs.PathOf(HangarApp.ReportName), Ct);
-        Assert.Contains("streamhub exited with code 137; restarting it in 1 s", report, StringComparison.Ordinal);
-        var lines = await File.ReadAllLinesAsync(stack.App.Logs.PathOf("streamhub"), Ct);
+        Assert.Contains("streamhub-0 exited with code 137; restarting it in 1 s", report, StringComparison.Ordinal);
+        var lines = await File.ReadAllLinesAsync(stack.App.Logs.PathOf("streamhub-0"), Ct);
         Assert.True(lines.Count(l => l.Contains("Now listening on", StringComparison.Ordinal)) >= 2, string.Join('\n', lines.TakeLast(10)));
     }
 

@@ -10,7 +10,7 @@ namespace ApiService.Tests;
 
 /// <summary>
 /// The real stack for the end-to-end tests, started through the AppHost's composition (<see cref="HangarApp"/>):
-/// PostgreSQL, Redis, StreamHub and two ApiService replicas as processes on loopback ports, plus a test agent.
+/// PostgreSQL, Redis, two StreamHub and two ApiService replicas as processes on loopback ports, plus a test agent.
 /// </summary>
 [CollectionDefinition(nameof(HangarStack))]
 public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack>
@@ -45,6 +45,7 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
         var options = new HangarAppOptions
         {
             ApiReplicas = 2,
+            StreamHubReplicas = 2,
             ApiKey = ApiKey,
             FastUnsafePostgres = true,
             DeployerRuntime = "none",
@@ -55,6 +56,8 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
                 ["Hangar__Runs__AgentIdleTimeout"] = "00:00:02",
                 ["Hangar__Runs__LeaseDuration"] = "00:00:03",
                 ["Hangar__Runs__HeartbeatInterval"] = "00:00:01",
+                ["Hangar__MaxQueuedEvents"] = "20000",
+                ["Hangar__StreamMaxLength"] = "200000",
                 ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
                 ["OTEL_BLRP_SCHEDULE_DELAY"] = "200",
                 ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",

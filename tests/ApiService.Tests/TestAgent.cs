@@ -95,6 +95,22 @@ public sealed class TestAgent : IAsyncDisposable
             await response.WriteAsync("data: [DONE]\n\n");
             return;
         }
+        else if (text.StartsWith("burst ", StringComparison.Ordinal))
+        {
+            // As fast as it can: deltas "0 ", "1 ", … flushed 64 at a time.
+            await Send("""{"type":"text-start","id":"t1"}""");
+            var count = int.Parse(text[6..], System.Globalization.CultureInfo.InvariantCulture);
+            for (var i = 0; i < count; i++)
+            {
+                await response.WriteAsync($$"""data: {"type":"text-delta","id":"t1","delta":"{{i}} "}""" + "\n\n", context.RequestAborted);
+                if (i % 64 == 63)
+                {
+                    await response.Body.FlushAsync(context.RequestAborted);
+                }
+            }
+
+            await Send("""{"type":"text-end","id":"t1"}""");
+        }
         else if (text == "slow")
         {
             await Send("""{"type":"text-start","id":"t1"}""");

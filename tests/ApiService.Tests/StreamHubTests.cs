@@ -1,0 +1,221 @@
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Hangar.Contracts;
+using Hangar.Redis;
+
+namespace ApiService.Tests;
+
+/// <summary>
+/// StreamHub across two replicas: WebSocket and SSE carry the same events; a client resumes on the other replica after
+/// the first is killed, with nothing lost or repeated; a position that is no longer buffered gets a reset; a client
+/// that stops reading is closed without holding up the others; and the streaming metrics are exported.
+/// </summary>
+[Collection(nameof(HangarStack))]
+public sealed class StreamHubTests(HangarStack stack)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task WebSocket_CarriesTheSameEventsAsSse_AndResumesAfterAnId()
+    {
+        var (_, send) = await stack.StartChatAsync("tool: over a websocket");
+        var url = HangarStack.StreamUrl(send);
+        var sse = await SseClient.ReadUntilAsync(url, SseClient.RunEnded);
+
+        var frames = await ReadWebSocketAsync(url, sse.Count);
+        Assert.Equal(sse.Select(e => (e.Id, e.Type)), frames.Select(f => (f["id"]!.ToString(), f["event"]!.ToString())));
+        Assert.All(sse.Zip(frames), pair => Assert.True(JsonNode.DeepEquals(JsonNode.Parse(pair.First.RawData), pair.Second["data"]), pair.First.RawData));
+
+        var resumed = await ReadWebSocketAsync(WithAfter(url, sse[2].Id), sse.Count - 3);
+        Assert.Equal(sse.Skip(3).Select(e => e.Id), resumed.Select(f => f["id"]!.ToString()));
+    }
+
+    [Fact]
+    public async Task KilledStreamHub_ClientResumesOnTheOther_WithNothingLostOrRepeated()
+    {
+        var (_, send) = await stack.StartChatAsync("slow");
+        var url = HangarStack.StreamUrl(send);
+        Assert.StartsWith(stack.App.StreamHubUrls[0], url, StringComparison.Ordinal);
+        var received = new List<SseEvent>();
+        try
+        {
+            using var client = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+            using var response = await client.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, Ct);
+            await foreach (var e in SseClient.ReadEventsAsync(await response.Content.ReadAsStreamAsync(Ct), Ct))
+            {
+                received.Add(e);
+                if (received.Count(r => r.Type == ChatEvents.MessageChunkAdded) == 20)
+                {
+                    await stack.App.KillServiceAsync("streamhub-0");
+                }
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
+        {
+            // The replica died under the stream.
+        }
+
+        try
+        {
+            var other = stack.App.StreamHubUrls[1] + url[stack.App.StreamHubUrls[0].Length..];
+            var rest = await SseClient.ReadUntilAsync(other, SseClient.RunEnded, lastEventId: received[^1].Id);
+            var all = received.Concat(rest).ToList();
+
+            Assert.Equal(all.Select(e => e.Id).Distinct().Count(), all.Count);
+            Assert.Equal(all.Select(e => e.Id), all.Select(e => e.Id).Order(Comparer<string>.Create(CompareIds)));
+            var deltas = all.Where(e => e.Type == ChatEvents.MessageChunkAdded && e.Data["chunk"]!["type"]!.ToString() == "text-delta")
+                .Select(e => e.Data["chunk"]!["delta"]!.ToString());
+            Assert.Equal(Enumerable.Range(0, 200).Select(i => $"{i} "), deltas);
+            Assert.Equal("completed", all[^1].Data["status"]!.ToString());
+        }
+        finally
+        {
+            await stack.App.StartServiceAsync("streamhub-0", Ct);
+        }
+    }
+
+    [Fact]
+    public async Task TrimmedOrExpiredPosition_GetsAReset_ThenTheStreamGoesOn()
+    {
+        var (chatId, send) = await stack.StartChatAsync("to be trimmed");
+        var url = HangarStack.StreamUrl(send);
+        var events = await SseClient.ReadUntilAsync(url, SseClient.RunEnded);
+        await using var redis = await RedisConnection.ConnectAsync(RedisOptions.Parse(stack.App.RedisConnectionString), cancellationToken: Ct);
+        var key = ChatEvents.StreamKey(chatId);
+
+        await redis.ExecuteAsync("XTRIM", key, "MAXLEN", 1);
+        var newest = (await redis.ExecuteAsync("XREVRANGE", key, "+", "-", "COUNT", 1))[0][0].AsString()!;
+        var trimmed = await SseClient.ReadUntilAsync(url, _ => true, lastEventId: events[0].Id);
+        var reset = Assert.Single(trimmed);
+        Assert.Equal(ChatEvents.Reset, reset.Type);
+        Assert.Equal(newest, reset.Id);
+        Assert.Equal(newest, reset.Data["resume_after"]!.ToString());
+
+        // At the newest event: nothing was missed, so no reset.
+        var current = SseClient.ReadUntilAsync(url, SseClient.RunEnded, lastEventId: newest);
+        (await stack.Api.PostAsJsonAsync($"/api/chats/{chatId}/messages", new { messages = new[] { HangarStack.UserMessage("after the trim") } }, Ct)).EnsureSuccessStatusCode();
+        var next = await current;
+        Assert.DoesNotContain(next, e => e.Type == ChatEvents.Reset);
+        Assert.Equal("completed", next[^1].Data["status"]!.ToString());
+
+        await redis.ExecuteAsync("DEL", key);
+        var expired = Assert.Single(await SseClient.ReadUntilAsync(url, _ => true, lastEventId: next[^1].Id));
+        Assert.Equal((ChatEvents.Reset, "0-0"), (expired.Type, expired.Id));
+    }
+
+    [Fact]
+    public async Task ClientThatStopsReading_IsClosed_WhileAnotherGetsEveryEvent()
+    {
+        var (chatId, send) = await stack.StartChatAsync("burst 100000");
+        var url = new Uri(HangarStack.StreamUrl(send));
+
+        // A client that sends its request and never reads: a small receive window, so the server's writes stall.
+        using var stalled = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await stalled.ConnectAsync(url.Host, url.Port, Ct);
+        await stalled.SendAsync(Encoding.ASCII.GetBytes($"GET {url.PathAndQuery} HTTP/1.1\r\nHost: {url.Authority}\r\n\r\n"), Ct);
+
+        Assert.Equal(100000, await CountDeltasUntilTheRunEndsAsync(url));
+
+        // The stalled client was cut off: reading what reached it ends, short of the whole run.
+        using var drain = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        drain.CancelAfter(TimeSpan.FromSeconds(10));
+        var buffer = new byte[64 * 1024];
+        long total = 0;
+        try
+        {
+            int read;
+            while ((read = await stalled.ReceiveAsync(buffer, SocketFlags.None, drain.Token)) > 0)
+            {
+                total += read;
+            }
+        }
+        catch (SocketException)
+        {
+            // Reset by the server: closed as well.
+        }
+
+        Assert.False(drain.IsCancellationRequested, $"the stalled client of chat {chatId} was not closed; it got {total} bytes");
+        Assert.True(total < 100000 * 100, $"the stalled client got {total} bytes");
+    }
+
+    [Fact]
+    public async Task StreamingMetrics_AreExported()
+    {
+        var (_, send) = await stack.StartChatAsync("counted");
+        await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
+
+        foreach (var name in (string[])["hangar.streamhub.subscribers", "hangar.streamhub.events.in", "hangar.streamhub.events.out", "hangar.streamhub.reader.lag", "hangar.streamhub.feeds"])
+        {
+            await HangarStack.WaitForAsync(() => Task.FromResult(
+                stack.Otlp.Exports("metrics").Any(e => Encoding.Latin1.GetString(e.Body).Contains(name, StringComparison.Ordinal)) ? name : null));
+        }
+    }
+
+    private static async Task<List<JsonObject>> ReadWebSocketAsync(string url, int count)
+    {
+        using var socket = new ClientWebSocket();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await socket.ConnectAsync(new Uri("ws" + url["http".Length..]), timeout.Token);
+        var frames = new List<JsonObject>();
+        var buffer = new byte[64 * 1024];
+        while (frames.Count < count)
+        {
+            using var message = new MemoryStream();
+            WebSocketReceiveResult result;
+            do
+            {
+                result = await socket.ReceiveAsync(buffer, timeout.Token);
+                message.Write(buffer, 0, result.Count);
+            }
+            while (!result.EndOfMessage);
+
+            Assert.Equal(WebSocketMessageType.Text, result.MessageType);
+            frames.Add(JsonNode.Parse(message.ToArray())!.AsObject());
+        }
+
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token);
+        return frames;
+    }
+
+    /// <summary>A client that keeps up with a burst: it counts text deltas line by line, parsing nothing.</summary>
+    private static async Task<int> CountDeltasUntilTheRunEndsAsync(Uri url)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        using var client = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        using var response = await client.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        using var lines = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token));
+        var deltas = 0;
+        var runEvent = false;
+        while (await lines.ReadLineAsync(timeout.Token) is { } line)
+        {
+            if (line.StartsWith("event: ", StringComparison.Ordinal))
+            {
+                runEvent = line == "event: " + ChatEvents.RunUpdated;
+            }
+            else if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                deltas += line.Contains("\"type\":\"text-delta\"", StringComparison.Ordinal) ? 1 : 0;
+                if (runEvent && line.Contains("\"status\":\"completed\"", StringComparison.Ordinal))
+                {
+                    return deltas;
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"The stream ended after {deltas} deltas, before the run did.");
+    }
+
+    private static string WithAfter(string url, string id) =>
+        string.Join('&', url.Split('&').Where(p => !p.StartsWith("after=", StringComparison.Ordinal))) + "&after=" + Uri.EscapeDataString(id);
+
+    private static int CompareIds(string? left, string? right)
+    {
+        var (l, r) = (left!.Split('-').Select(ulong.Parse).ToArray(), right!.Split('-').Select(ulong.Parse).ToArray());
+        return l[0] != r[0] ? l[0].CompareTo(r[0]) : l[1].CompareTo(r[1]);
+    }
+}
