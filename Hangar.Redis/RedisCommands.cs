@@ -11,13 +11,6 @@ public static class RedisCommands
     public static async Task<long> PublishAsync(this RedisConnection redis, string channel, RedisArg message) =>
         (await redis.ExecuteAsync("PUBLISH", channel, message).ConfigureAwait(false)).Integer;
 
-    /// <summary>Reads the entries of one stream after <paramref name="afterId"/> (exclusive), oldest first.</summary>
-    public static async Task<IReadOnlyList<RedisStreamEntry>> XRangeAfterAsync(this RedisConnection redis, string key, string afterId, int count)
-    {
-        var reply = await redis.ExecuteAsync("XRANGE", key, "(" + afterId, "+", "COUNT", count).ConfigureAwait(false);
-        return ParseEntries(reply);
-    }
-
     /// <summary>Reads the entries of one stream from <paramref name="fromId"/> to <paramref name="toId"/> (both inclusive), oldest first.</summary>
     public static async Task<IReadOnlyList<RedisStreamEntry>> XRangeAsync(this RedisConnection redis, string key, string fromId, string toId, int count)
     {

@@ -64,8 +64,8 @@ public sealed class RedisConnectionTests(RedisFixture redis) : IClassFixture<Red
         var entry = Assert.Single(Assert.Single(streams).Entries);
         Assert.Equal(second, entry.Id);
         Assert.Equal("b", Encoding.UTF8.GetString(entry["type"].Span));
-        var after = await connection.XRangeAfterAsync(key, "0-0", 10);
-        Assert.Equal([first, second], after.Select(e => e.Id));
+        Assert.Equal([first, second], (await connection.XRangeAsync(key, "-", "+", 10)).Select(e => e.Id));
+        Assert.Equal([second], (await connection.XRangeAsync(key, second, second, 10)).Select(e => e.Id));
     }
 
     [Fact]
