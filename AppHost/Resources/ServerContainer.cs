@@ -186,7 +186,8 @@ public sealed class ServerContainer : IAsyncDisposable
     {
         try
         {
-            await foreach (var line in _docker.LogsAsync(_id, tail: 0, follow: true, stopping).ConfigureAwait(false))
+            // The container is new: all of its output, from its first line on.
+            await foreach (var line in _docker.LogsAsync(_id, tail: int.MaxValue, follow: true, stopping).ConfigureAwait(false))
             {
                 echo?.Invoke(resource, line.Text);
             }

@@ -9,10 +9,10 @@ namespace Hangar.StreamHub.Streams;
 /// the number of subscribers. Feeds share reader connections, up to <see cref="StreamHubOptions.ChatsPerReader"/>
 /// each (one blocking <c>XREAD</c> over all their streams), so connections grow with active chats / that number,
 /// not with subscribers. A feed is dropped with its last subscriber. Catch-up reads and checks go over one shared,
-/// pipelined connection.
+/// pipelined connection. The host starts it before the server and stops it after the server has drained.
 /// </summary>
 public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration configuration, StreamMetrics metrics, ILoggerFactory loggers)
-    : IHostedService, IAsyncDisposable
+    : IHostedService
 {
     private readonly StreamHubOptions _options = options.Value;
     private readonly ILogger _logger = loggers.CreateLogger<ChatFeeds>();
@@ -44,7 +44,23 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
             _redis with { ClientName = "hangar-streamhub" }, logger: loggers.CreateLogger("StreamHub.Redis"), cancellationToken: cancellationToken);
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => _stopping.CancelAsync();
+    /// <summary>Stops the readers and closes the connections.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        ReaderShard[] shards;
+        lock (_gate)
+        {
+            shards = [.. _shards];
+        }
+
+        foreach (var shard in shards)
+        {
+            await shard.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _commands.DisposeAsync().ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Joins the chat's feed: every event after the subscription's <see cref="Subscription.Start"/> is queued for it.
@@ -77,33 +93,6 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
         {
             subscription.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>Stops the readers; the container calls it twice (as a singleton and as the hosted service), the second time it does nothing.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        if (_stopping.IsCancellationRequested && _commands is null)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        ReaderShard[] shards;
-        lock (_gate)
-        {
-            shards = [.. _shards];
-        }
-
-        foreach (var shard in shards)
-        {
-            await shard.DisposeAsync().ConfigureAwait(false);
-        }
-
-        if (_commands is not null)
-        {
-            await _commands.DisposeAsync().ConfigureAwait(false);
-            _commands = null!;
         }
     }
 

@@ -10,7 +10,7 @@ namespace Hangar.StreamHub.Streams;
 /// </summary>
 public sealed class Subscription : IDisposable
 {
-    private readonly Channel<EventBatch> _queue = Channel.CreateUnbounded<EventBatch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<EventBatch> _queue = Channel.CreateUnbounded<EventBatch>(new UnboundedChannelOptions { SingleReader = true });
     private readonly int _maxQueuedEvents;
     private readonly Action<Subscription> _unsubscribe;
     private readonly CancellationTokenSource _behind = new();
@@ -61,6 +61,11 @@ public sealed class Subscription : IDisposable
     /// <summary>Called by the feed's reader; never waits for the client.</summary>
     internal void Deliver(EventBatch batch)
     {
+        if (FellBehind)
+        {
+            return;
+        }
+
         if (Interlocked.Add(ref _queuedEvents, batch.Entries.Count) > _maxQueuedEvents)
         {
             if (_queue.Writer.TryComplete())

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Hangar.AppHost.Publishing;
@@ -26,7 +25,7 @@ public sealed class ComposeStackTests : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private Dictionary<string, string> Environment => new()
+    private Dictionary<string, string> ComposeEnvironment => new()
     {
         ["HANGAR_BASE_IMAGE"] = "hangar/agent:latest",
         ["POSTGRES_IMAGE"] = "hangar/postgres:15",
@@ -82,27 +81,18 @@ public sealed class ComposeStackTests : IAsyncLifetime
             Assert.Fail("ApiService did not become healthy. The stack's output:\n" + (await ComposeAsync(TimeSpan.FromSeconds(30), "logs", "--tail", "30")).Output);
         }
 
-        var created = await api.PostAsJsonAsync("/api/agents", new { name = "composed" }, Ct);
-        created.EnsureSuccessStatusCode();
-        var agentId = (await created.Content.ReadFromJsonAsync<JsonObject>(Ct))!["id"]!.GetValue<Guid>();
-        using var form = Bundles.Form(Bundles.TarGz(Bundles.BlinkEcho), "echo-agent.js", "docker");
-        var deployed = await api.PostAsync($"/api/agents/{agentId}/deployments", form, Ct);
-        Assert.True(deployed.StatusCode == HttpStatusCode.Created, await deployed.Content.ReadAsStringAsync(Ct));
-        var deploymentId = (await deployed.Content.ReadFromJsonAsync<JsonObject>(Ct))!["id"]!.GetValue<Guid>();
-        var running = await HangarStack.WaitForAsync(async () =>
-        {
-            var deployment = await api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}/deployments/{deploymentId}", Ct);
-            return deployment!["status"]!.ToString() switch
-            {
-                "running" => deployment,
-                "failed" => throw new InvalidOperationException($"The deployment failed: {deployment["error"]}"),
-                _ => null,
-            };
-        }, seconds: 90);
+        var agentId = await Deployments.CreateAgentAsync(api, "composed");
+        var deployment = await Deployments.UploadAsync(api, agentId, Bundles.TarGz(Bundles.BlinkEcho), "echo-agent.js", "docker");
+        var running = await Deployments.WaitForStatusAsync(api, agentId, deployment, "running", seconds: 90);
+        var deploymentId = deployment["id"]!.GetValue<Guid>();
 
         Assert.Equal($"http://hangar-deployment-{deploymentId:N}:3000", running["url"]!.ToString());
-        Assert.Equal("echo: hello from compose", await ChatAsync(api, agentId, "hello from compose"));
-        Assert.StartsWith("stored composed-value;", await ChatAsync(api, agentId, "kv: composed-value"), StringComparison.Ordinal);
+        var chat = await api.PostAsJsonAsync("/api/chats", new { agent_id = agentId }, Ct);
+        var chatId = (await chat.Content.ReadFromJsonAsync<JsonObject>(Ct))!["chat"]!["id"];
+        var stream = await api.GetFromJsonAsync<JsonObject>($"/api/chats/{chatId}/stream", Ct);
+        Assert.StartsWith($"http://localhost:{_streamHubPort}/", stream!["url"]!.ToString(), StringComparison.Ordinal);
+        Assert.Equal("echo: hello from compose", await Deployments.ChatAsync(api, agentId, "hello from compose"));
+        Assert.StartsWith("stored composed-value;", await Deployments.ChatAsync(api, agentId, "kv: composed-value"), StringComparison.Ordinal);
     }
 
     private static async Task<bool> IsHealthyAsync(HttpClient api)
@@ -117,25 +107,10 @@ public sealed class ComposeStackTests : IAsyncLifetime
         }
     }
 
-    /// <summary>One turn streamed from the published StreamHub; the text of the agent's reply.</summary>
-    private async Task<string> ChatAsync(HttpClient api, Guid agentId, string text)
-    {
-        var response = await api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { HangarStack.UserMessage(text) } }, Ct);
-        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync(Ct));
-        var body = (await response.Content.ReadFromJsonAsync<JsonObject>(Ct))!;
-        var streamUrl = HangarStack.StreamUrl(body);
-        Assert.StartsWith($"http://localhost:{_streamHubPort}/", streamUrl, StringComparison.Ordinal);
-
-        var events = await SseClient.ReadUntilAsync(streamUrl, SseClient.RunEnded);
-        Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);
-        var messages = await api.GetFromJsonAsync<JsonArray>($"/api/chats/{body["chat"]!["id"]}/messages", Ct);
-        return messages![^1]!["parts"]!.AsArray().Single(p => p!["type"]!.ToString() == "text")!["text"]!.ToString();
-    }
-
     private async Task<(int Code, string Output)> ComposeAsync(TimeSpan timeout, params string[] args)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         cts.CancelAfter(timeout);
-        return await Command.RunAsync("docker-compose", ["--project-name", _project, "--project-directory", _output, "-f", _file, .. args], Environment, cts.Token);
+        return await Command.RunAsync("docker-compose", ["--project-name", _project, "--project-directory", _output, "-f", _file, .. args], ComposeEnvironment, cts.Token);
     }
 }

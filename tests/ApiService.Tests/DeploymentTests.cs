@@ -275,36 +275,19 @@ public sealed class DeploymentTests(HangarStack stack)
         Assert.Contains("The agent image 'hangar/no-such-image:none' is not on the Docker engine", error.Message, StringComparison.Ordinal);
     }
 
-    private async Task<Guid> CreateAgentAsync()
-    {
-        var created = await stack.Api.PostAsJsonAsync("/api/agents", new { name = "deployed-" + Guid.NewGuid().ToString("N")[..8] }, Ct);
-        created.EnsureSuccessStatusCode();
-        return (await created.Content.ReadFromJsonAsync<JsonObject>(Ct))!["id"]!.GetValue<Guid>();
-    }
+    private Task<Guid> CreateAgentAsync() => Deployments.CreateAgentAsync(stack.Api);
 
     private Task<JsonObject> DeployPlainAsync(Guid agentId, string? environment = null) =>
         DeployAsync(agentId, Bundles.TarGz(Bundles.Plain), "agent.mjs", "docker", environment);
 
-    private async Task<JsonObject> DeployAsync(Guid agentId, byte[] archive, string entrypoint, string runtime, string? environment = null)
-    {
-        using var form = Bundles.Form(archive, entrypoint, runtime, environment);
-        var response = await stack.Api.PostAsync($"/api/agents/{agentId}/deployments", form, Ct);
-        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync(Ct));
-        return (await response.Content.ReadFromJsonAsync<JsonObject>(Ct))!;
-    }
+    private Task<JsonObject> DeployAsync(Guid agentId, byte[] archive, string entrypoint, string runtime, string? environment = null) =>
+        Deployments.UploadAsync(stack.Api, agentId, archive, entrypoint, runtime, environment);
 
-    private Task<JsonObject> WaitForStatusAsync(Guid agentId, JsonObject deployment, string status, int seconds = 45) => WaitForAsync(agentId, deployment, d =>
-    {
-        var now = d["status"]!.ToString();
-        return now == status ? true : now == "failed" ? throw new InvalidOperationException($"The deployment failed: {d["error"]}") : false;
-    }, seconds);
+    private Task<JsonObject> WaitForStatusAsync(Guid agentId, JsonObject deployment, string status, int seconds = 45) =>
+        Deployments.WaitForStatusAsync(stack.Api, agentId, deployment, status, seconds);
 
-    private async Task<JsonObject> WaitForAsync(Guid agentId, JsonObject deployment, Func<JsonObject, bool> condition, int seconds = 45) =>
-        await HangarStack.WaitForAsync(async () =>
-        {
-            var current = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}/deployments/{deployment["id"]}", Ct);
-            return condition(current!) ? current : null;
-        }, seconds);
+    private Task<JsonObject> WaitForAsync(Guid agentId, JsonObject deployment, Func<JsonObject, bool> condition) =>
+        Deployments.WaitForAsync(stack.Api, agentId, deployment, condition);
 
     private async Task<string> ContainerOfAsync(JsonObject deployment)
     {
@@ -312,15 +295,7 @@ public sealed class DeploymentTests(HangarStack stack)
         return Assert.Single(await docker.ListContainersAsync([$"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={deployment["id"]}"], Ct)).Id;
     }
 
-    /// <summary>One turn; the text of the agent's reply.</summary>
-    private async Task<string> ChatAsync(Guid agentId, string text)
-    {
-        var (chatId, send) = await stack.StartChatAsync(text, agentId);
-        var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
-        Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);
-        var messages = await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/messages", Ct);
-        return messages![^1]!["parts"]!.AsArray().Single(p => p!["type"]!.ToString() == "text")!["text"]!.ToString();
-    }
+    private Task<string> ChatAsync(Guid agentId, string text) => Deployments.ChatAsync(stack.Api, agentId, text);
 
     private async Task<object?> ScalarAsync(string sql)
     {

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Npgsql;
@@ -72,23 +71,9 @@ public sealed class FailoverTests(HangarStack stack)
 
     private async Task<Guid> DeployBlinkEchoAsync()
     {
-        var created = await stack.Api.PostAsJsonAsync("/api/agents", new { name = "failover-" + Guid.NewGuid().ToString("N")[..8] }, Ct);
-        created.EnsureSuccessStatusCode();
-        var agentId = (await created.Content.ReadFromJsonAsync<JsonObject>(Ct))!["id"]!.GetValue<Guid>();
-        using var form = Bundles.Form(Bundles.TarGz(Bundles.BlinkEcho), "echo-agent.js", "docker");
-        var deployed = await stack.Api.PostAsync($"/api/agents/{agentId}/deployments", form, Ct);
-        Assert.True(deployed.StatusCode == HttpStatusCode.Created, await deployed.Content.ReadAsStringAsync(Ct));
-        var deploymentId = (await deployed.Content.ReadFromJsonAsync<JsonObject>(Ct))!["id"];
-        await HangarStack.WaitForAsync(async () =>
-        {
-            var deployment = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}/deployments/{deploymentId}", Ct);
-            return deployment!["status"]!.ToString() switch
-            {
-                "running" => deployment,
-                "failed" => throw new InvalidOperationException($"The deployment failed: {deployment["error"]}"),
-                _ => null,
-            };
-        }, seconds: 45);
+        var agentId = await Deployments.CreateAgentAsync(stack.Api, "failover");
+        var deployment = await Deployments.UploadAsync(stack.Api, agentId, Bundles.TarGz(Bundles.BlinkEcho), "echo-agent.js", "docker");
+        await Deployments.WaitForStatusAsync(stack.Api, agentId, deployment, "running");
         return agentId;
     }
 
