@@ -4,6 +4,8 @@ namespace Hangar.AppHost.Resources;
 
 internal static partial class Posix
 {
+    public const int SigQuit = 3;
+
     public const int SigTerm = 15;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -59,12 +59,31 @@ public sealed class PostgresServer : IAsyncDisposable
         await _process.DisposeAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Kills the server (as a crash would) and starts it again on the same port and data.</summary>
+    /// <summary>
+    /// Crashes the server and starts it again on the same port and data. The postmaster gets SIGQUIT, PostgreSQL's
+    /// immediate shutdown: every backend ends at once, connections break, nothing is checkpointed, and the next start
+    /// runs crash recovery. SIGKILL is not used: under root the postmaster runs below <c>runuser</c>, and killing that
+    /// tree leaves it a zombie nobody reaps, whose pid in <c>postmaster.pid</c> keeps the new server from starting.
+    /// </summary>
     public async Task RestartAsync(CancellationToken cancellationToken = default)
     {
-        _process.Kill();
+        var postmaster = PostmasterPid() ?? _process.Id;
+        _ = Posix.Kill(postmaster, Posix.SigQuit);
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            await _process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        }
+
         await _process.DisposeAsync().ConfigureAwait(false);
         _process = await LaunchAsync(FindBinDirectory(), _dataDirectory, Port, _fastUnsafe, _echo, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The running postmaster's pid: the first line of <c>postmaster.pid</c>.</summary>
+    private int? PostmasterPid()
+    {
+        var lockFile = Path.Combine(_dataDirectory, "postmaster.pid");
+        return File.Exists(lockFile) && int.TryParse(File.ReadLines(lockFile).FirstOrDefault(), CultureInfo.InvariantCulture, out var pid) ? pid : null;
     }
 
     /// <summary>Whether this machine has the server's binaries.</summary>

@@ -9,13 +9,15 @@ namespace Hangar.AppHost.Resources;
 public sealed class RedisServer : IAsyncDisposable
 {
     private readonly string? _dataDirectory;
+    private readonly Action<string, string>? _echo;
     private ChildProcess _process;
 
-    private RedisServer(ChildProcess process, int port, string? dataDirectory)
+    private RedisServer(ChildProcess process, int port, string? dataDirectory, Action<string, string>? echo)
     {
         _process = process;
         Port = port;
         _dataDirectory = dataDirectory;
+        _echo = echo;
     }
 
     public int Port { get; }
@@ -34,15 +36,18 @@ public sealed class RedisServer : IAsyncDisposable
     {
         var chosen = port ?? FreePort.Next();
         var process = await LaunchAsync(chosen, dataDirectory, echo, cancellationToken).ConfigureAwait(false);
-        return new RedisServer(process, chosen, dataDirectory);
+        return new RedisServer(process, chosen, dataDirectory, echo);
     }
 
-    /// <summary>Kills the server and starts a new one on the same port: without a data directory everything it held is gone.</summary>
+    /// <summary>
+    /// Kills the server (SIGKILL, as a crash would) and starts a new one on the same port: with a data directory it
+    /// reloads its append-only file, without one everything it held is gone.
+    /// </summary>
     public async Task RestartAsync(CancellationToken cancellationToken = default)
     {
         _process.Kill();
         await _process.DisposeAsync().ConfigureAwait(false);
-        _process = await LaunchAsync(Port, _dataDirectory, echo: null, cancellationToken).ConfigureAwait(false);
+        _process = await LaunchAsync(Port, _dataDirectory, _echo, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync() => _process.DisposeAsync();
