@@ -13,7 +13,10 @@ public static class ChatEvents
     public const string RunUpdated = "run.updated";
     public const string StepUpdated = "step.updated";
 
-    /// <summary>Sent by StreamHub when the asked-for position is no longer buffered: reload the chat from the API.</summary>
+    /// <summary>
+    /// Reload the chat from the API, then continue after this event. StreamHub sends it when the asked-for position is
+    /// no longer buffered; ApiService appends it when Redis lost events of the chat.
+    /// </summary>
     public const string Reset = "reset";
 
     public const string TypeField = "type";

@@ -134,12 +134,12 @@ internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events
 
         foreach (var message in stored)
         {
-            _ = events.Publish(chatId, ChatEvents.MessageCreated, message, ChatEventPublisher.Json<Message>());
+            events.Publish(chatId, ChatEvents.MessageCreated, message, ChatEventPublisher.Json<Message>());
         }
 
         if (run is not null)
         {
-            _ = events.Publish(chatId, ChatEvents.RunUpdated, run, ChatEventPublisher.Json<Run>());
+            events.Publish(chatId, ChatEvents.RunUpdated, run, ChatEventPublisher.Json<Run>());
             if (interrupted is { } runId)
             {
                 _ = signals.SendAsync(runId, RunSignal.Interrupt);

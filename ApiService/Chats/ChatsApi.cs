@@ -50,7 +50,7 @@ public static class ChatsApi
         await using var command = services.Db.CreateCommand($"insert into chats (id, organization_id, agent_id, title) values (@id, @org, @agent, @title) returning {ChatStore.ChatColumns}")
             .With("id", Guid.CreateVersion7()).With("org", org).With("agent", request.AgentId).With("title", request.Title);
         var chat = (await ChatStore.SingleAsync(command, ChatStore.ReadChat, ct))!;
-        _ = services.Events.Publish(chat.Id, ChatEvents.ChatUpdated, chat, ChatEventPublisher.Json<Chat>());
+        services.Events.Publish(chat.Id, ChatEvents.ChatUpdated, chat, ChatEventPublisher.Json<Chat>());
 
         if (request.Messages is not { Count: > 0 } messages)
         {

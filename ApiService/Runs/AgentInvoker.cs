@@ -80,7 +80,7 @@ internal sealed partial class AgentInvoker(
                 appends.Add(chunks.Append(data));
                 if (appends.Count >= MaxPendingAppends)
                 {
-                    await DrainAsync(appends);
+                    await DrainAsync(appends, chunks);
                 }
             }
 
@@ -123,7 +123,7 @@ internal sealed partial class AgentInvoker(
         }
         finally
         {
-            await DrainAsync(appends);
+            await DrainAsync(appends, chunks);
             appendSpan?.SetTag("hangar.chunks", builder.ChunkCount).Dispose();
         }
     }
@@ -186,7 +186,7 @@ internal sealed partial class AgentInvoker(
         return mediaType == "text/event-stream" ? null : $"The agent answered with content-type '{mediaType ?? "none"}', not a text/event-stream UI message stream.";
     }
 
-    private async Task DrainAsync(List<Task> appends)
+    private async Task DrainAsync(List<Task> appends, ChatEventPublisher.ChunkAppender chunks)
     {
         try
         {
@@ -194,8 +194,10 @@ internal sealed partial class AgentInvoker(
         }
         catch (Exception ex)
         {
-            // The stored message is the record; a client that missed chunks gets the whole message in message.created.
+            // The stored message is the record: clients get a reset and reload the chat, and message.created brings
+            // the whole reply.
             LogAppendFailed(logger, appends.Count(t => t.IsFaulted), ex.Message);
+            chunks.ReportLost(ex);
         }
 
         appends.Clear();

@@ -47,14 +47,14 @@ internal sealed partial class RunExecutor(
             {
                 if (await store.GetStepAsync(abandoned, control.RunToken) is { } step)
                 {
-                    _ = events.Publish(lease.ChatId, ChatEvents.StepUpdated, step, ChatEventPublisher.Json<Step>());
+                    events.Publish(lease.ChatId, ChatEvents.StepUpdated, step, ChatEventPublisher.Json<Step>());
                 }
             }
         }
 
         if (await store.GetRunAsync(lease.RunId, control.RunToken) is { } started)
         {
-            _ = events.Publish(lease.ChatId, ChatEvents.RunUpdated, started, ChatEventPublisher.Json<Run>());
+            events.Publish(lease.ChatId, ChatEvents.RunUpdated, started, ChatEventPublisher.Json<Run>());
         }
 
         var usage = new JsonObject();
@@ -76,7 +76,7 @@ internal sealed partial class RunExecutor(
 
             if (await store.GetStepAsync(step.StepId, control.RunToken) is { } running)
             {
-                _ = events.Publish(lease.ChatId, ChatEvents.StepUpdated, running, ChatEventPublisher.Json<Step>());
+                events.Publish(lease.ChatId, ChatEvents.StepUpdated, running, ChatEventPublisher.Json<Step>());
             }
 
             var outcome = step.Number > options.Value.MaxStepsPerRun
@@ -92,10 +92,10 @@ internal sealed partial class RunExecutor(
 
             if (message is not null)
             {
-                _ = events.Publish(lease.ChatId, ChatEvents.MessageCreated, message, ChatEventPublisher.Json<Chats.Message>());
+                events.Publish(lease.ChatId, ChatEvents.MessageCreated, message, ChatEventPublisher.Json<Chats.Message>());
             }
 
-            _ = events.Publish(lease.ChatId, ChatEvents.StepUpdated, stored, ChatEventPublisher.Json<Step>());
+            events.Publish(lease.ChatId, ChatEvents.StepUpdated, stored, ChatEventPublisher.Json<Step>());
             AddUsage(usage, outcome.Usage);
 
             if (outcome.Status == "completed" && outcome.ContinueToolLoop)
@@ -130,8 +130,8 @@ internal sealed partial class RunExecutor(
             return;
         }
 
-        _ = events.Publish(lease.ChatId, ChatEvents.RunUpdated, finished.Run, ChatEventPublisher.Json<Run>());
-        _ = events.Publish(lease.ChatId, ChatEvents.ChatUpdated, finished.Chat, ChatEventPublisher.Json<Chat>());
+        events.Publish(lease.ChatId, ChatEvents.RunUpdated, finished.Run, ChatEventPublisher.Json<Run>());
+        events.Publish(lease.ChatId, ChatEvents.ChatUpdated, finished.Chat, ChatEventPublisher.Json<Chat>());
         LogRunFinished(logger, lease.RunId, status, error);
 
         // A run that waited behind this one can start now.
@@ -140,12 +140,28 @@ internal sealed partial class RunExecutor(
 
     private async Task HeartbeatAsync(RunLease lease, RunControl control)
     {
+        // The claim was just made; every renewal counts from the moment it was sent, which errs on the early side.
+        var renewedAt = time.GetTimestamp();
         try
         {
             while (!control.Ended.IsCancellationRequested)
             {
                 await Task.Delay(options.Value.HeartbeatInterval, time, control.Ended);
-                var reason = await store.HeartbeatAsync(lease, control.Ended);
+                var sentAt = time.GetTimestamp();
+                StopReason reason;
+                try
+                {
+                    reason = await store.HeartbeatAsync(lease, control.Ended);
+                    renewedAt = sentAt;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The database is unreachable. Until the lease lapses no one else can claim the run, so the step goes
+                    // on and the renewal is retried; once it may have lapsed, another replica can take the run over.
+                    LogHeartbeatFailed(logger, lease.RunId, ex.Message);
+                    reason = time.GetElapsedTime(renewedAt) >= options.Value.LeaseDuration ? StopReason.LeaseLost : StopReason.None;
+                }
+
                 if (reason != StopReason.None)
                 {
                     control.Stop(reason);
@@ -154,11 +170,6 @@ internal sealed partial class RunExecutor(
         }
         catch (OperationCanceledException)
         {
-        }
-        catch (Exception ex)
-        {
-            // The database is unreachable: the lease may lapse, and fencing keeps a second owner's work and ours apart.
-            LogHeartbeatFailed(logger, lease.RunId, ex.Message);
         }
     }
 

@@ -1,0 +1,117 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Hangar.Contracts;
+
+namespace ApiService.Tests;
+
+/// <summary>
+/// The stack's PostgreSQL and Redis crashing and coming back while a run streams: the services reconnect on their
+/// own, the run in flight completes once, stored messages are intact, and clients either get every chunk or a reset.
+/// </summary>
+[Collection(nameof(HangarStack))]
+public sealed class BackingServerRestartTests(HangarStack stack)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task RestartedPostgres_ServicesReconnectOnTheirOwn_AndTheRunInFlightCompletesOnce()
+    {
+        var (before, sent) = await stack.StartChatAsync("before the database restart");
+        await SseClient.ReadUntilAsync(HangarStack.StreamUrl(sent), SseClient.RunEnded);
+
+        var (chatId, reading) = await StartSlowChatAsync(afterChunks: 20, () => stack.App.Postgres!.RestartAsync(Ct));
+        var events = await reading;
+
+        Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);
+        Assert.Equal(SlowDeltas, Deltas(events));
+        foreach (var url in stack.ApiUrls)
+        {
+            using var api = HangarStack.Client(url, HangarStack.ApiKey);
+            Assert.Equal("echo: before the database restart", await LastReplyAsync(api, before));
+            Assert.Equal(string.Concat(SlowDeltas), await LastReplyAsync(api, chatId));
+            var run = Assert.Single((await api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/runs", Ct))!);
+            Assert.Equal("completed", run!["status"]!.ToString());
+        }
+
+        var (_, after) = await stack.StartChatAsync("after the database restart");
+        Assert.Equal("completed", (await SseClient.ReadUntilAsync(HangarStack.StreamUrl(after), SseClient.RunEnded))[^1].Data["status"]!.ToString());
+    }
+
+    [Fact]
+    public async Task RestartedRedis_TheRunInFlightCompletes_ClientsGetEveryChunkOrAReset_AndStreamsRecover()
+    {
+        var (before, sent) = await stack.StartChatAsync("before the redis restart");
+        var beforeEvents = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(sent), SseClient.RunEnded);
+
+        var (chatId, reading) = await StartSlowChatAsync(afterChunks: 20, () => stack.App.Redis!.RestartAsync(Ct));
+        var events = await reading;
+
+        Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);
+        var deltas = Deltas(events);
+        Assert.Equal(deltas.Distinct().Count(), deltas.Count);
+        Assert.Equal(deltas, SlowDeltas.Where(deltas.Contains));
+        var created = events.FindIndex(e => e.Type == ChatEvents.MessageCreated && e.Data["role"]!.ToString() == "assistant");
+        Assert.True(created >= 0, "no message.created for the reply");
+        if (deltas.Count < SlowDeltas.Count)
+        {
+            // Chunks appended while Redis was down are lost; the stream says so after them, before the whole reply.
+            var lastBeforeTheGap = SlowDeltas.Zip(deltas).TakeWhile(pair => pair.First == pair.Second).Last().Second;
+            var reset = events.FindIndex(e => e.Type == ChatEvents.Reset);
+            Assert.True(reset >= 0, $"{SlowDeltas.Count - deltas.Count} chunks were lost without a reset");
+            Assert.Contains("Redis lost", events[reset].Data["reason"]!.ToString(), StringComparison.Ordinal);
+            Assert.InRange(reset, events.FindIndex(e => Delta(e) == lastBeforeTheGap) + 1, created - 1);
+        }
+
+        Assert.Equal(string.Concat(SlowDeltas), events[created].Data["parts"]!.AsArray().Single(p => p!["type"]!.ToString() == "text")!["text"]!.ToString());
+        Assert.Equal(string.Concat(SlowDeltas), await LastReplyAsync(stack.Api, chatId));
+        Assert.Equal("echo: before the redis restart", await LastReplyAsync(stack.Api, before));
+
+        // The streams were kept on disk: the earlier chat reads back whole on either StreamHub, and new chats stream.
+        foreach (var hub in stack.App.StreamHubUrls)
+        {
+            var url = hub + HangarStack.StreamUrl(sent)[stack.App.StreamHubUrls[0].Length..];
+            var replayed = await SseClient.ReadUntilAsync(url, SseClient.RunEnded);
+            Assert.Equal(beforeEvents.Select(e => e.Id), replayed.Select(e => e.Id));
+        }
+
+        var (_, after) = await stack.StartChatAsync("after the redis restart");
+        Assert.Equal("completed", (await SseClient.ReadUntilAsync(HangarStack.StreamUrl(after), SseClient.RunEnded))[^1].Data["status"]!.ToString());
+    }
+
+    /// <summary>The test agent's <c>slow</c> reply: 200 deltas, 50 ms apart.</summary>
+    private static readonly List<string> SlowDeltas = [.. Enumerable.Range(0, 200).Select(i => $"{i} ")];
+
+    /// <summary>Starts a <c>slow</c> chat, follows its stream, and runs <paramref name="crash"/> once that many chunks arrived.</summary>
+    private async Task<(Guid ChatId, Task<List<SseEvent>> Events)> StartSlowChatAsync(int afterChunks, Func<Task> crash)
+    {
+        var (chatId, send) = await stack.StartChatAsync("slow");
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var chunks = 0;
+        var reading = SseClient.ReadUntilAsync(
+            HangarStack.StreamUrl(send),
+            e =>
+            {
+                if (e.Type == ChatEvents.MessageChunkAdded && ++chunks == afterChunks)
+                {
+                    reached.TrySetResult();
+                }
+
+                return SseClient.RunEnded(e);
+            },
+            timeout: TimeSpan.FromSeconds(60));
+        await reached.Task.WaitAsync(TimeSpan.FromSeconds(20), Ct);
+        await crash();
+        return (chatId, reading);
+    }
+
+    private static string? Delta(SseEvent e) =>
+        e.Type == ChatEvents.MessageChunkAdded && e.Data["chunk"]!["type"]!.ToString() == "text-delta" ? e.Data["chunk"]!["delta"]!.ToString() : null;
+
+    private static List<string> Deltas(List<SseEvent> events) => [.. events.Select(Delta).OfType<string>()];
+
+    private static async Task<string> LastReplyAsync(HttpClient api, Guid chatId)
+    {
+        var messages = await api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/messages", Ct);
+        return messages![^1]!["parts"]!.AsArray().Single(p => p!["type"]!.ToString() == "text")!["text"]!.ToString();
+    }
+}
