@@ -110,6 +110,29 @@ internal sealed class ReaderShard : IAsyncDisposable
         return state.Missed(position) && StreamId.Parse(entries[0].Id) <= state.Oldest ? StreamId.Parse(entries[0].Id).Previous : null;
     }
 
+    private async Task DispatchAsync(IReadOnlyList<(string Key, IReadOnlyList<RedisStreamEntry> Entries)> read, (string Key, string AfterId)[] streams)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach (var (key, entries) in read)
+        {
+            ChatFeed? feed;
+            lock (_gate)
+            {
+                _feeds.TryGetValue(key, out feed);
+            }
+
+            if (feed is null || entries.Count == 0)
+            {
+                continue;
+            }
+
+            var batch = new EventBatch(entries, await GapBeforeAsync(key, entries, streams).ConfigureAwait(false));
+            feed.Dispatch(batch);
+            _metrics.EventsIn.Add(entries.Count);
+            _metrics.ReaderLag.Record(Math.Max(0, now - (long)batch.Last.Milliseconds));
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
@@ -162,24 +185,14 @@ internal sealed class ReaderShard : IAsyncDisposable
                 continue;
             }
 
-            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            foreach (var (key, entries) in read)
+            try
             {
-                ChatFeed? feed;
-                lock (_gate)
-                {
-                    _feeds.TryGetValue(key, out feed);
-                }
-
-                if (feed is null || entries.Count == 0)
-                {
-                    continue;
-                }
-
-                var batch = new EventBatch(entries, await GapBeforeAsync(key, entries, streams).ConfigureAwait(false));
-                feed.Dispatch(batch);
-                _metrics.EventsIn.Add(entries.Count);
-                _metrics.ReaderLag.Record(Math.Max(0, now - (long)batch.Last.Milliseconds));
+                await DispatchAsync(read, streams).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!stopping.IsCancellationRequested)
+            {
+                // The loop serves every chat of this shard: a failure with one batch must not stop the others.
+                _logger.LogError(ex, "Dispatching chat events failed; the reader goes on.");
             }
         }
     }

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Hangar.StreamBench;
+
+/// <summary>What the bench does through Hangar's API: an agent at a URL, chats, messages.</summary>
+internal sealed class HangarClient(HttpClient api)
+{
+    public static HttpClient Http(string? baseUrl = null, string? apiKey = null)
+    {
+        var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, UseProxy = false })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+            BaseAddress = baseUrl is null ? null : new Uri(baseUrl),
+        };
+        if (apiKey is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        }
+
+        return client;
+    }
+
+    /// <summary>An agent whose deployment is the bench agent already running at <paramref name="url"/>.</summary>
+    public async Task<Guid> CreateAgentAsync(string name, string url)
+    {
+        var agent = await Json(await api.PostAsJsonAsync("/api/agents", new { name = $"{name}-{Guid.NewGuid().ToString("N")[..6]}" }));
+        var agentId = agent["id"]!.GetValue<Guid>();
+        await Json(await api.PostAsJsonAsync($"/api/agents/{agentId}/deployments", new { runtime = "external", url }));
+        return agentId;
+    }
+
+    /// <summary>A chat, with a first message when <paramref name="text"/> is given; its id and stream URL.</summary>
+    public async Task<(Guid ChatId, string StreamUrl)> CreateChatAsync(Guid agentId, string? text)
+    {
+        var body = await Json(await api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = text is null ? null : Messages(text) }));
+        return (body["chat"]!["id"]!.GetValue<Guid>(), body["stream"]!["url"]!.ToString());
+    }
+
+    public async Task SendAsync(Guid chatId, string text) =>
+        await Json(await api.PostAsJsonAsync($"/api/chats/{chatId}/messages", new { messages = Messages(text) }));
+
+    private static object[] Messages(string text) => [new { role = "user", parts = new[] { new { type = "text", text } } }];
+
+    private static async Task<JsonObject> Json(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        return response.IsSuccessStatusCode
+            ? JsonNode.Parse(text)!.AsObject()
+            : throw new InvalidOperationException($"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} answered {(int)response.StatusCode}: {text}");
+    }
+}
+
+/// <summary>The bench agent called directly, as Hangar calls it: the ceiling every workload is measured against.</summary>
+internal static class DirectAgent
+{
+    public static async Task RunTurnAsync(HttpClient http, string agentUrl, string text, Turn turn)
+    {
+        var body = new JsonObject
+        {
+            ["id"] = Guid.NewGuid().ToString(),
+            ["messages"] = new JsonArray(new JsonObject
+            {
+                ["id"] = Guid.NewGuid().ToString(),
+                ["role"] = "user",
+                ["parts"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = text }),
+                ["metadata"] = null,
+            }),
+        };
+        turn.Send();
+        using var request = new HttpRequestMessage(HttpMethod.Post, agentUrl + "/_agent/chat")
+        {
+            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        await SseReader.ReadAsync(await response.Content.ReadAsStreamAsync(), (_, _, data) =>
+        {
+            var now = Stopwatch.GetTimestamp();
+            if (data.SequenceEqual("[DONE]"u8))
+            {
+                turn.End("completed", now);
+                return true;
+            }
+
+            turn.OnChunk(data, now);
+            return false;
+        }, CancellationToken.None);
+    }
+}

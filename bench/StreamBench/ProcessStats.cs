@@ -1,0 +1,60 @@
+using System.Globalization;
+
+namespace Hangar.StreamBench;
+
+/// <summary>CPU time and memory of processes, read from <c>/proc</c>.</summary>
+internal static class ProcessStats
+{
+    /// <summary>USER_HZ: the unit of <c>utime</c> and <c>stime</c> in <c>/proc/[pid]/stat</c> on Linux.</summary>
+    private const double TicksPerSecond = 100;
+
+    /// <summary>User plus system CPU seconds of the process and every process below it (PostgreSQL's backends).</summary>
+    public static double CpuSeconds(int pid)
+    {
+        var stats = Directory.EnumerateDirectories("/proc")
+            .Select(d => Path.GetFileName(d))
+            .Where(name => name.All(char.IsAsciiDigit))
+            .Select(name => TryReadStat(int.Parse(name, CultureInfo.InvariantCulture)))
+            .OfType<(int Pid, int Parent, long Ticks)>()
+            .ToList();
+        var tree = new HashSet<int> { pid };
+        for (var grown = true; grown;)
+        {
+            grown = false;
+            foreach (var s in stats.Where(s => !tree.Contains(s.Pid) && tree.Contains(s.Parent)))
+            {
+                grown |= tree.Add(s.Pid);
+            }
+        }
+
+        return stats.Where(s => tree.Contains(s.Pid)).Sum(s => s.Ticks) / TicksPerSecond;
+    }
+
+    /// <summary>Resident memory now (<c>VmRSS</c>), in MiB.</summary>
+    public static double RssMiB(int pid) => StatusKiB(pid, "VmRSS:") / 1024.0;
+
+    /// <summary>The highest resident memory since the process started (<c>VmHWM</c>), in MiB.</summary>
+    public static double PeakRssMiB(int pid) => StatusKiB(pid, "VmHWM:") / 1024.0;
+
+    private static long StatusKiB(int pid, string field)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
+        return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+    }
+
+    private static (int Pid, int Parent, long Ticks)? TryReadStat(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // The command name is in parentheses and may hold spaces; the fields after it are fixed.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (pid, int.Parse(fields[1], CultureInfo.InvariantCulture),
+                long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+}
