@@ -78,7 +78,7 @@ internal sealed class Workloads(HangarClient hangar, HttpClient http, Guid agent
             done.Add(turn);
         }
 
-        return new(turns, Percentiles.Of(done.Select(t => t.Milliseconds(t.SentAt, t.FirstChunkAt))),
+        return new(turns, Percentiles.Of(done.Where(t => t.FirstChunkAt > 0).Select(t => t.Milliseconds(t.SentAt, t.FirstChunkAt))),
             Percentiles.Of(done.Select(t => t.Milliseconds(t.SentAt, t.EndedAt))), Delivery.Of(done),
             postgres is null ? null : await LatencyBreakdown.QueryAsync(postgres, chatId, done));
     }
@@ -94,7 +94,7 @@ internal sealed class Workloads(HangarClient hangar, HttpClient http, Guid agent
             done.Add(turn);
         }
 
-        return new(turns, Percentiles.Of(done.Select(t => t.Milliseconds(t.SentAt, t.FirstChunkAt))),
+        return new(turns, Percentiles.Of(done.Where(t => t.FirstChunkAt > 0).Select(t => t.Milliseconds(t.SentAt, t.FirstChunkAt))),
             Percentiles.Of(done.Select(t => t.Milliseconds(t.SentAt, t.EndedAt))), Delivery.Of(done));
     }
 
@@ -155,9 +155,10 @@ internal sealed class Workloads(HangarClient hangar, HttpClient http, Guid agent
     {
         var wall = Stopwatch.GetElapsedTime(start, turns.Max(t => t.LastDeltaAt)).TotalMilliseconds;
         return new(turns.Length, turns.Sum(t => t.Received) / (wall / 1000), wall,
-            Percentiles.Of(turns.Select(t => t.Milliseconds(t.SentAt, t.FirstChunkAt))), Delivery.Of(turns));
+            Percentiles.Of(turns.Where(t => t.FirstChunkAt > 0).Select(t => t.Milliseconds(t.SentAt, t.FirstChunkAt))), Delivery.Of(turns));
     }
 
+    /// <summary>Waits for the turn's end; a turn that has not ended after 2 minutes is counted as timed out, with why.</summary>
     private static async Task WaitAsync(Turn turn, ChatStream? stream = null)
     {
         try
@@ -166,8 +167,10 @@ internal sealed class Workloads(HangarClient hangar, HttpClient http, Guid agent
         }
         catch (TimeoutException)
         {
-            throw new TimeoutException($"A turn did not end within 2 minutes: {turn.Received} of {turn.Deltas} deltas arrived" +
-                (stream is null ? "." : $"; the stream reconnected {stream.Reconnects} times, last error: {stream.LastError ?? "none"}."));
+            var why = $"{turn.Received} of {turn.Deltas} deltas arrived in 2 minutes" +
+                (stream is null ? "" : $", the stream reconnected {stream.Reconnects} times, last error: {stream.LastError ?? "none"}");
+            Console.Error.WriteLine($"A turn timed out: {why}.");
+            turn.End("timed out", System.Diagnostics.Stopwatch.GetTimestamp(), why);
         }
     }
 }
