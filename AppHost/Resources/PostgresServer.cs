@@ -64,8 +64,9 @@ public sealed class PostgresServer : IAsyncDisposable
     /// immediate shutdown: every backend ends at once, connections break, nothing is checkpointed, and the next start
     /// runs crash recovery. SIGKILL is not used: under root the postmaster runs below <c>runuser</c>, and killing that
     /// tree leaves it a zombie nobody reaps, whose pid in <c>postmaster.pid</c> keeps the new server from starting.
+    /// The server stays down for <paramref name="downFor"/> (none by default).
     /// </summary>
-    public async Task RestartAsync(CancellationToken cancellationToken = default)
+    public async Task RestartAsync(TimeSpan downFor = default, CancellationToken cancellationToken = default)
     {
         var postmaster = PostmasterPid() ?? _process.Id;
         _ = Posix.Kill(postmaster, Posix.SigQuit);
@@ -76,6 +77,7 @@ public sealed class PostgresServer : IAsyncDisposable
         }
 
         await _process.DisposeAsync().ConfigureAwait(false);
+        await Task.Delay(downFor, cancellationToken).ConfigureAwait(false);
         _process = await LaunchAsync(FindBinDirectory(), _dataDirectory, Port, _fastUnsafe, _echo, cancellationToken).ConfigureAwait(false);
     }
 

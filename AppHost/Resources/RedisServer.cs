@@ -40,13 +40,15 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Kills the server (SIGKILL, as a crash would) and starts a new one on the same port: with a data directory it
-    /// reloads its append-only file, without one everything it held is gone.
+    /// Kills the server (SIGKILL, as a crash would), keeps it down for <paramref name="downFor"/> (none by default),
+    /// and starts a new one on the same port: with a data directory it reloads its append-only file, without one
+    /// everything it held is gone.
     /// </summary>
-    public async Task RestartAsync(CancellationToken cancellationToken = default)
+    public async Task RestartAsync(TimeSpan downFor = default, CancellationToken cancellationToken = default)
     {
         _process.Kill();
         await _process.DisposeAsync().ConfigureAwait(false);
+        await Task.Delay(downFor, cancellationToken).ConfigureAwait(false);
         _process = await LaunchAsync(Port, _dataDirectory, _echo, cancellationToken).ConfigureAwait(false);
     }
 

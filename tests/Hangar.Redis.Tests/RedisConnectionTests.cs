@@ -90,7 +90,7 @@ public sealed class RedisConnectionTests(RedisFixture redis) : IClassFixture<Red
         connection.Reconnected += () => reconnected.TrySetResult();
         var blocked = connection.ExecuteAsync("BLPOP", "nothing", 0);
 
-        await server.RestartAsync(Ct);
+        await server.RestartAsync(cancellationToken: Ct);
 
         await Assert.ThrowsAsync<RedisConnectionException>(() => blocked);
         await reconnected.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
@@ -119,7 +119,7 @@ public sealed class RedisConnectionTests(RedisFixture redis) : IClassFixture<Red
         Assert.Equal(1, await publisher.PublishAsync("signals", "one"));
         var reconnected = new TaskCompletionSource();
         subscriber.Reconnected += () => reconnected.TrySetResult();
-        await server.RestartAsync(Ct);
+        await server.RestartAsync(cancellationToken: Ct);
         await reconnected.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
         await WaitForAsync(async () => await publisher.PublishAsync("signals", "two") == 1);
 
