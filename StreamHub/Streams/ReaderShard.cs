@@ -166,7 +166,6 @@ internal sealed class ReaderShard : IAsyncDisposable
                 Volatile.Write(ref _seenVersion, _version);
             }
 
-
             if (streams.Length == 0)
             {
                 await _added.WaitAsync(stopping).ConfigureAwait(false);

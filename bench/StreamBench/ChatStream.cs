@@ -42,9 +42,6 @@ internal sealed class ChatStream : IAsyncDisposable
     /// <summary>When the resumed connection delivered the newest event the stream had at the reconnect.</summary>
     public long CaughtUpAt { get; private set; }
 
-    /// <summary>Events the stream was ahead of the client when it reconnected.</summary>
-    public string? CatchUpTarget => _catchUpTarget is { } t ? $"{t.Ms}-{t.Seq}" : null;
-
     /// <summary>The turn the next chunks belong to; set before its message is sent.</summary>
     public void Expect(Turn turn) => Volatile.Write(ref _turn, turn);
 

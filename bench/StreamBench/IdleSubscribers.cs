@@ -1,6 +1,6 @@
 namespace Hangar.StreamBench;
 
-internal sealed record IdleResult(int Subscribers, int Chats, double RssBeforeMiB, double RssWithSubscribersMiB, double KiBPerSubscriber, double RssAfterCloseMiB);
+internal sealed record IdleResult(int Subscribers, double RssBeforeMiB, double RssWithSubscribersMiB, double KiBPerSubscriber, double RssAfterCloseMiB);
 
 /// <summary>
 /// Memory per idle SSE subscriber: <c>subscribers</c> connections held open on one StreamHub, each on a chat of its
@@ -33,6 +33,6 @@ internal static class IdleSubscribers
 
         http.Dispose();
         await Task.Delay(TimeSpan.FromSeconds(5));
-        return new(subscribers, subscribers, before, with, (with - before) * 1024 / subscribers, ProcessStats.RssMiB(streamHubPid));
+        return new(subscribers, before, with, (with - before) * 1024 / subscribers, ProcessStats.RssMiB(streamHubPid));
     }
 }

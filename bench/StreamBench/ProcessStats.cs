@@ -8,8 +8,11 @@ internal static class ProcessStats
     /// <summary>USER_HZ: the unit of <c>utime</c> and <c>stime</c> in <c>/proc/[pid]/stat</c> on Linux.</summary>
     private const double TicksPerSecond = 100;
 
-    /// <summary>User plus system CPU seconds of the process and every process below it (PostgreSQL's backends).</summary>
-    public static double CpuSeconds(int pid)
+    /// <summary>
+    /// User plus system CPU seconds of each process and every process below it (PostgreSQL's backends), from one pass
+    /// over <c>/proc</c>.
+    /// </summary>
+    public static Dictionary<int, double> CpuSeconds(IEnumerable<int> pids)
     {
         var stats = Directory.EnumerateDirectories("/proc")
             .Select(d => Path.GetFileName(d))
@@ -17,17 +20,10 @@ internal static class ProcessStats
             .Select(name => TryReadStat(int.Parse(name, CultureInfo.InvariantCulture)))
             .OfType<(int Pid, int Parent, long Ticks)>()
             .ToList();
-        var tree = new HashSet<int> { pid };
-        for (var grown = true; grown;)
-        {
-            grown = false;
-            foreach (var s in stats.Where(s => !tree.Contains(s.Pid) && tree.Contains(s.Parent)))
-            {
-                grown |= tree.Add(s.Pid);
-            }
-        }
-
-        return stats.Where(s => tree.Contains(s.Pid)).Sum(s => s.Ticks) / TicksPerSecond;
+        var ticks = stats.ToDictionary(s => s.Pid, s => s.Ticks);
+        var children = stats.ToLookup(s => s.Parent, s => s.Pid);
+        long Tree(int pid) => ticks.GetValueOrDefault(pid) + children[pid].Sum(Tree);
+        return pids.Distinct().ToDictionary(pid => pid, pid => Tree(pid) / TicksPerSecond);
     }
 
     /// <summary>Resident memory now (<c>VmRSS</c>), in MiB.</summary>

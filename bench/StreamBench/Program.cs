@@ -120,11 +120,17 @@ string Option(string name, string fallback)
 /// <summary>CPU seconds of a set of processes at one moment.</summary>
 internal sealed class Cpu(Dictionary<string, double> seconds)
 {
-    public static Cpu Snapshot(Dictionary<string, int> pids) => new(pids.ToDictionary(p => p.Key, p => ProcessStats.CpuSeconds(p.Value)));
+    public static Cpu Snapshot(Dictionary<string, int> pids) => new(Read(pids));
 
     /// <summary>CPU milliseconds per 1,000 chunks of each process since the snapshot.</summary>
     public Dictionary<string, double> PerThousand(Dictionary<string, int> pids, int chunks) =>
-        pids.ToDictionary(p => p.Key, p => (ProcessStats.CpuSeconds(p.Value) - seconds[p.Key]) * 1000 / (chunks / 1000.0));
+        Read(pids).ToDictionary(p => p.Key, p => (p.Value - seconds[p.Key]) * 1000 / (chunks / 1000.0));
+
+    private static Dictionary<string, double> Read(Dictionary<string, int> pids)
+    {
+        var byPid = ProcessStats.CpuSeconds(pids.Values);
+        return pids.ToDictionary(p => p.Key, p => byPid[p.Value]);
+    }
 }
 
 /// <summary>The bench agents as processes on loopback ports: the Blink SDK one in Node, and the C# one.</summary>

@@ -22,13 +22,13 @@ internal sealed class Turn(int deltas, int size)
     /// <summary>The wall-clock time of <see cref="SentAt"/>, to compare with the times Hangar stores.</summary>
     public DateTimeOffset SentUtc { get; private set; }
 
-    public DateTimeOffset FirstChunkUtc => SentUtc + System.Diagnostics.Stopwatch.GetElapsedTime(SentAt, FirstChunkAt);
+    public DateTimeOffset FirstChunkUtc => SentUtc + Stopwatch.GetElapsedTime(SentAt, FirstChunkAt);
 
     /// <summary>Marks the moment the turn's message goes out.</summary>
     public Turn Send()
     {
         SentUtc = DateTimeOffset.UtcNow;
-        SentAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        SentAt = Stopwatch.GetTimestamp();
         return this;
     }
 

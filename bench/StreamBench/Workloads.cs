@@ -28,7 +28,12 @@ internal sealed record Delivery(int Expected, int Received, int Lost, int Duplic
 
 internal sealed record Stream1Result(double ChunksPerSecond, double SendToLastMs, double HalfOfChunksAtFractionOfTime, Delivery Delivery);
 
-internal sealed record TurnsResult(int Turns, Percentiles FirstChunkMs, Percentiles EndMs, Delivery Delivery, Breakdown? Breakdown = null);
+internal sealed record TurnsResult(int Turns, Percentiles FirstChunkMs, Percentiles EndMs, Delivery Delivery, Breakdown? Breakdown = null)
+{
+    public static TurnsResult Of(List<Turn> done, Breakdown? breakdown = null) =>
+        new(done.Count, Percentiles.Of(done.Where(t => t.FirstChunkAt > 0).Select(t => t.Milliseconds(t.SentAt, t.FirstChunkAt))),
+            Percentiles.Of(done.Select(t => t.Milliseconds(t.SentAt, t.EndedAt))), Delivery.Of(done), breakdown);
+}
 
 internal sealed record ParallelResult(int Chats, double AggregateChunksPerSecond, double WallMs, Percentiles FirstChunkMs, Delivery Delivery);
 
@@ -78,9 +83,7 @@ internal sealed class Workloads(HangarClient hangar, HttpClient http, Guid agent
             done.Add(turn);
         }
 
-        return new(turns, Percentiles.Of(done.Where(t => t.FirstChunkAt > 0).Select(t => t.Milliseconds(t.SentAt, t.FirstChunkAt))),
-            Percentiles.Of(done.Select(t => t.Milliseconds(t.SentAt, t.EndedAt))), Delivery.Of(done),
-            postgres is null ? null : await LatencyBreakdown.QueryAsync(postgres, chatId, done));
+        return TurnsResult.Of(done, postgres is null ? null : await LatencyBreakdown.QueryAsync(postgres, chatId, done));
     }
 
     /// <summary>W2's ceiling: the same turns from the agent directly, one after the other.</summary>
@@ -94,8 +97,7 @@ internal sealed class Workloads(HangarClient hangar, HttpClient http, Guid agent
             done.Add(turn);
         }
 
-        return new(turns, Percentiles.Of(done.Where(t => t.FirstChunkAt > 0).Select(t => t.Milliseconds(t.SentAt, t.FirstChunkAt))),
-            Percentiles.Of(done.Select(t => t.Milliseconds(t.SentAt, t.EndedAt))), Delivery.Of(done));
+        return TurnsResult.Of(done);
     }
 
     /// <summary>W3: <paramref name="chats"/> chats at once, each a turn of <paramref name="deltas"/> deltas.</summary>
@@ -170,7 +172,7 @@ internal sealed class Workloads(HangarClient hangar, HttpClient http, Guid agent
             var why = $"{turn.Received} of {turn.Deltas} deltas arrived in 2 minutes" +
                 (stream is null ? "" : $", the stream reconnected {stream.Reconnects} times, last error: {stream.LastError ?? "none"}");
             Console.Error.WriteLine($"A turn timed out: {why}.");
-            turn.End("timed out", System.Diagnostics.Stopwatch.GetTimestamp(), why);
+            turn.End("timed out", Stopwatch.GetTimestamp(), why);
         }
     }
 }
