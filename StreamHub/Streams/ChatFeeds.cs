@@ -71,16 +71,23 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
         var subscription = new Subscription(chatId, _options.MaxQueuedEvents, Unsubscribe);
         ChatFeed feed;
         StreamId? start;
+        var created = false;
         lock (_gate)
         {
             if (!_feeds.TryGetValue(chatId, out feed!))
             {
                 feed = new ChatFeed(ChatEvents.StreamKey(chatId));
                 _feeds[chatId] = feed;
-                feed.Ready = StartFeedAsync(feed);
+                created = true;
             }
 
             start = feed.Add(subscription);
+        }
+
+        // Started outside the lock, once the subscriber is in: the feed goes to a reader only if someone still wants it.
+        if (created)
+        {
+            _ = StartFeedAsync(feed);
         }
 
         try
@@ -99,22 +106,32 @@ public sealed class ChatFeeds(IOptions<StreamHubOptions> options, IConfiguration
     /// <summary>The feed starts after the stream's newest event, on the reader with the most room.</summary>
     private async Task StartFeedAsync(ChatFeed feed)
     {
-        var newest = await _commands.ExecuteAsync("XREVRANGE", feed.Key, "+", "-", "COUNT", 1).ConfigureAwait(false);
-        feed.Start(newest.Count == 0 ? StreamId.Zero : StreamId.Parse(newest[0][0].AsString()!));
-        ReaderShard shard;
-        long version;
-        lock (_gate)
+        try
         {
-            if (feed.IsEmpty)
+            var newest = await _commands.ExecuteAsync("XREVRANGE", feed.Key, "+", "-", "COUNT", 1).ConfigureAwait(false);
+            feed.Start(newest.Count == 0 ? StreamId.Zero : StreamId.Parse(newest[0][0].AsString()!));
+            ReaderShard shard;
+            long version;
+            lock (_gate)
             {
-                return;
+                if (feed.IsEmpty)
+                {
+                    feed.SetReady();
+                    return;
+                }
+
+                shard = _shards.FirstOrDefault(s => s.Count < _options.ChatsPerReader) ?? NewShard();
+                version = shard.Add(feed);
             }
 
-            shard = _shards.FirstOrDefault(s => s.Count < _options.ChatsPerReader) ?? NewShard();
-            version = shard.Add(feed);
+            await shard.WakeAsync(version, _commands).ConfigureAwait(false);
+            feed.SetReady();
         }
-
-        await shard.WakeAsync(version, _commands).ConfigureAwait(false);
+        catch (Exception ex)
+        {
+            // Its subscribers fail (503) and leave; the next one makes a new feed.
+            feed.SetFailed(ex);
+        }
     }
 
     private ReaderShard NewShard()
@@ -143,11 +160,13 @@ internal sealed class ChatFeed(string key)
 {
     private readonly Lock _gate = new();
     private Subscription[] _subscribers = [];
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private StreamId? _position;
 
     public string Key { get; } = key;
 
-    public Task Ready { get; set; } = Task.CompletedTask;
+    /// <summary>Completes once the feed has started and its reader reads it, or fails when it could not start.</summary>
+    public Task Ready => _ready.Task;
 
     /// <summary>Where the reader started: the stream's newest event when the feed was made.</summary>
     public StreamId StartedAt { get; private set; }
@@ -176,6 +195,10 @@ internal sealed class ChatFeed(string key)
             _position = newest;
         }
     }
+
+    public void SetReady() => _ready.TrySetResult();
+
+    public void SetFailed(Exception error) => _ready.TrySetException(error);
 
     /// <summary>
     /// Adds a subscriber; returns the last event it will not be given (the feed's position at this moment), or null
