@@ -13,12 +13,14 @@ namespace Hangar.ApiService.Telemetry;
 /// Stores Hangar's own spans of a run (<see cref="RunTracing"/>) next to the spans its agent reports, so the run's
 /// trace tree shows both sides. It listens to Hangar's activity source whatever the OpenTelemetry configuration, which
 /// also means those spans always exist and the agent always gets a <c>traceparent</c>. Spans are written in batches by
-/// one loop; when PostgreSQL cannot keep up, new spans are dropped (and counted) rather than held without bound.
+/// one loop, at most one batch per <see cref="FlushInterval"/> (a write per span cost PostgreSQL more than the run's
+/// own statements); when PostgreSQL cannot keep up, new spans are dropped (and counted) rather than held without bound.
 /// </summary>
 internal sealed partial class RunSpanRecorder(TelemetryStore store, ILogger<RunSpanRecorder> logger) : BackgroundService
 {
     private const int Capacity = 10_000;
     private const int MaxBatch = 1_000;
+    private static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(500);
     private const string ResourceJson = $$"""{"service.name":"{{RunTracing.SourceName}}"}""";
 
     private static readonly OtlpContext Context = new(ResourceJson, RunTracing.SourceName, RunTracing.SourceName, null, null, null);
@@ -43,6 +45,7 @@ internal sealed partial class RunSpanRecorder(TelemetryStore store, ILogger<RunS
         {
             while (await _spans.Reader.WaitToReadAsync(stoppingToken))
             {
+                await Task.Delay(FlushInterval, stoppingToken);
                 await WriteAvailableAsync(batch, stoppingToken);
             }
         }

@@ -64,9 +64,10 @@ public sealed class BlinkSdkCompatibilityTests(HangarStack stack, BlinkSdkAgent 
         {
             var t = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/chats/{chatId}/runs/{runId}/trace", Ct);
             var all = Spans(t!["roots"]!.AsArray()).ToList();
-            return all.Any(s => s["name"]!.ToString() == "POST /_agent/chat") ? all : null;
+            // Hangar writes its own spans in batches, so they may come a moment after the agent's.
+            return all.Any(s => s["name"]!.ToString() == "POST /_agent/chat")
+                && all.Any(s => s["name"]!.ToString() == "agent.chat" && s["service_name"]!.ToString() == "Hangar.ApiService") ? all : null;
         });
-        Assert.Contains(traced, s => s["name"]!.ToString() == "agent.chat" && s["service_name"]!.ToString() == "Hangar.ApiService");
         var sdkSpan = traced.First(s => s["name"]!.ToString() == "POST /_agent/chat");
         Assert.Equal(runId, sdkSpan["run_id"]!.ToString());
         var spans = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}/spans?attr=url.path=/kv/last-value", Ct);
