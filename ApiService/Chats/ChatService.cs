@@ -24,7 +24,8 @@ internal sealed record SendResult(List<Message> Messages, Run? Run, string LastE
 /// Stores messages and starts, queues or interrupts the chat's run (ARCHITECTURE.md, control loop §1). The public API
 /// and the agent API both send through here.
 /// </summary>
-internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events, RunSignals signals, IOptions<HangarOptions> options)
+internal sealed class ChatService(
+    NpgsqlDataSource db, ChatEventPublisher events, RunSignals signals, RunWorker worker, IOptions<HangarOptions> options, IOptions<RunOptions> runOptions)
 {
     public const int MaxMessagesPerCall = 100;
 
@@ -88,49 +89,54 @@ internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events
     public async Task<SendResult?> SendAsync(Guid organizationId, Guid chatId, List<NewMessage> messages, SendBehavior behavior, CancellationToken ct)
     {
         using var activity = RunTracing.Source.StartActivity("chat.send");
-        await using var connection = await db.OpenConnectionAsync(ct);
-        await using var transaction = await connection.BeginTransactionAsync(ct);
+        activity?.SetTag(RunTracing.OrganizationTag, organizationId.ToString()).SetTag(RunTracing.ChatTag, chatId.ToString())
+            .SetTag("hangar.messages", messages.Count).SetTag("hangar.behavior", behavior.ToString().ToLowerInvariant());
 
-        // The chat row lock serialises sends to one chat, so the stream position read below comes before every
-        // event of what this send starts.
-        await using (var lockChat = new NpgsqlCommand("select agent_id from chats where id = @chat and organization_id = @org for update", connection))
-        {
-            lockChat.With("chat", chatId).With("org", organizationId);
-            if (await lockChat.ExecuteScalarAsync(ct) is not Guid agentId)
-            {
-                return null;
-            }
+        // Read before anything of this send is written, so the stream position comes before every event it starts.
+        var lastEventId = await events.LastEventIdAsync(chatId);
 
-            activity?.SetTag(RunTracing.OrganizationTag, organizationId.ToString()).SetTag(RunTracing.AgentTag, agentId.ToString())
-                .SetTag(RunTracing.ChatTag, chatId.ToString()).SetTag("hangar.messages", messages.Count).SetTag("hangar.behavior", behavior.ToString().ToLowerInvariant());
-        }
-
-        var stored = new List<Message>(messages.Count);
+        // One batch, so one round trip and one implicit transaction: all of it is stored, or none. Every statement is
+        // scoped to the organisation's chat, whose row lock serialises sends to it.
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("select agent_id from chats where id = @chat and organization_id = @org for update")
+            .With("chat", chatId).With("org", organizationId));
         foreach (var m in messages)
         {
-            await using var insert = new NpgsqlCommand($"insert into messages (chat_id, id, role, parts, metadata) values (@chat, @id, @role, @parts, @metadata) returning {ChatStore.MessageColumns}", connection)
-                .With("chat", chatId).With("id", m.Id ?? Guid.CreateVersion7().ToString()).With("role", m.Role)
-                .WithJson("parts", m.Parts!.Value.GetRawText()).WithJson("metadata", m.Metadata is { ValueKind: JsonValueKind.Object } meta ? meta.GetRawText() : null);
-            stored.Add((await ChatStore.SingleAsync(insert, r => ChatStore.ReadMessage(r), ct))!);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"""
+                insert into messages (chat_id, id, role, parts, metadata)
+                select id, @id, @role, @parts, @metadata from chats where id = @chat and organization_id = @org
+                returning {ChatStore.MessageColumns}
+                """).With("chat", chatId).With("org", organizationId).With("id", m.Id ?? Guid.CreateVersion7().ToString()).With("role", m.Role)
+                .WithJson("parts", m.Parts!.Value.GetRawText()).WithJson("metadata", m.Metadata is { ValueKind: JsonValueKind.Object } meta ? meta.GetRawText() : null));
         }
 
-        Run? run = null;
-        Guid? interrupted = null;
+        if (behavior == SendBehavior.Interrupt)
+        {
+            // The owner ends the running run as interrupted; the run below continues with the latest history.
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("update runs set interrupt_requested = true where chat_id = @chat and organization_id = @org and status = 'running' returning id")
+                .With("chat", chatId).With("org", organizationId));
+        }
+
+        // A run this replica has room for is created already claimed by it, and starts without waiting for a worker.
+        var owner = behavior == SendBehavior.Append ? null : worker.OwnerWithRoom;
+        var trace = RunTracing.ForNewRun(activity);
         if (behavior != SendBehavior.Append)
         {
-            if (behavior == SendBehavior.Interrupt)
-            {
-                // The owner ends the running run as interrupted; the pending run below continues with the latest history.
-                await using var flag = new NpgsqlCommand("update runs set interrupt_requested = true where chat_id = @chat and status = 'running' returning id", connection).With("chat", chatId);
-                interrupted = (Guid?)await flag.ExecuteScalarAsync(ct);
-            }
+            batch.BatchCommands.Add(EnsureRun(organizationId, chatId, owner, trace));
+        }
 
-            run = await EnsurePendingRunAsync(connection, organizationId, chatId, RunTracing.ForNewRun(activity), ct);
+        var (agentId, stored, interrupted, run, epoch) = await ReadSentAsync(batch, messages.Count, behavior, ct);
+        if (agentId is null)
+        {
+            return null;
+        }
+
+        activity?.SetTag(RunTracing.AgentTag, agentId.ToString());
+        if (run is not null)
+        {
             activity?.SetTag(RunTracing.RunTag, run.Id.ToString());
         }
 
-        var lastEventId = await events.LastEventIdAsync(chatId);
-        await transaction.CommitAsync(ct);
 
         foreach (var message in stored)
         {
@@ -145,7 +151,15 @@ internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events
                 _ = signals.SendAsync(runId, RunSignal.Interrupt);
             }
 
-            await signals.WakeWorkersAsync();
+            if (run.Status == "running")
+            {
+                worker.Start(new RunLease(run.Id, chatId, organizationId, agentId.Value, epoch, RunTracing.ParentOf(trace.TraceId, trace.ParentSpanId), run));
+            }
+            else if (owner is null)
+            {
+                worker.WakeOtherReplicas();
+            }
+
         }
 
         return new SendResult(stored, run, lastEventId);
@@ -199,19 +213,61 @@ internal sealed class ChatService(NpgsqlDataSource db, ChatEventPublisher events
         return true;
     }
 
-    private static async Task<Run> EnsurePendingRunAsync(
-        NpgsqlConnection connection, Guid organizationId, Guid chatId, (string TraceId, string? ParentSpanId) trace, CancellationToken ct)
+    /// <summary>What the send batch stored: the chat's agent (null when the chat is not the organisation's), the messages, the interrupted run, and the run with its lease epoch.</summary>
+    private static async Task<(Guid? AgentId, List<Message> Stored, Guid? Interrupted, Run? Run, long Epoch)> ReadSentAsync(
+        NpgsqlBatch batch, int messageCount, SendBehavior behavior, CancellationToken ct)
     {
-        await using var command = new NpgsqlCommand($"""
-            with existing as (select {ChatStore.RunColumns} from runs where chat_id = @chat and status = 'pending'),
-            numbered as (update chats set last_run_number = last_run_number + 1, status = 'streaming', error = null, updated_at = now()
-                         where id = @chat and not exists (select 1 from existing) returning last_run_number),
-            created as (insert into runs (id, organization_id, chat_id, number, status, trace_id, parent_span_id)
-                        select @id, @org, @chat, last_run_number, 'pending', @trace, @parent from numbered
-                        returning {ChatStore.RunColumns})
-            select * from existing union all select * from created
-            """, connection).With("chat", chatId).With("org", organizationId).With("id", Guid.CreateVersion7())
-            .With("trace", trace.TraceId).With("parent", (object?)trace.ParentSpanId ?? DBNull.Value);
-        return (await ChatStore.SingleAsync(command, ChatStore.ReadRun, ct))!;
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct))
+        {
+            return (null, [], null, null, 0);
+        }
+
+        var agentId = reader.GetGuid(0);
+        var stored = new List<Message>(messageCount);
+        for (var i = 0; i < messageCount; i++)
+        {
+            await reader.NextResultAsync(ct);
+            await reader.ReadAsync(ct);
+            stored.Add(ChatStore.ReadMessage(reader));
+        }
+
+        Guid? interrupted = null;
+        if (behavior == SendBehavior.Interrupt)
+        {
+            await reader.NextResultAsync(ct);
+            interrupted = await reader.ReadAsync(ct) ? reader.GetGuid(0) : null;
+        }
+
+        if (behavior == SendBehavior.Append)
+        {
+            return (agentId, stored, interrupted, null, 0);
+        }
+
+        await reader.NextResultAsync(ct);
+        await reader.ReadAsync(ct);
+        return (agentId, stored, interrupted, ChatStore.ReadRun(reader), reader.GetInt64(ChatStore.RunColumnCount));
     }
+
+    /// <summary>
+    /// The chat's waiting run, or a new one: claimed by <paramref name="owner"/> (epoch 1) when one is given and the
+    /// chat runs nothing, waiting otherwise. Returns the run's columns and its lease epoch.
+    /// </summary>
+    private NpgsqlBatchCommand EnsureRun(Guid organizationId, Guid chatId, string? owner, (string TraceId, string? ParentSpanId) trace) =>
+        new NpgsqlBatchCommand($"""
+            with existing as (select {ChatStore.RunColumns}, lease_epoch from runs where chat_id = @chat and status = 'pending'),
+            numbered as (update chats set last_run_number = last_run_number + 1, status = 'streaming', error = null, updated_at = now()
+                         where id = @chat and organization_id = @org and not exists (select 1 from existing) returning last_run_number),
+            claim as (select @owner::text as owner
+                      where @owner::text is not null and not exists (select 1 from runs where chat_id = @chat and status = 'running')),
+            created as (insert into runs (id, organization_id, chat_id, number, status, trace_id, parent_span_id,
+                                          lease_owner, lease_expires_at, lease_epoch, started_at)
+                        select @id, @org, @chat, n.last_run_number, case when c.owner is null then 'pending' else 'running' end, @trace, @parent,
+                               c.owner, case when c.owner is null then null else now() + @lease end,
+                               case when c.owner is null then 0 else 1 end, case when c.owner is null then null else now() end
+                        from numbered n left join claim c on true
+                        returning {ChatStore.RunColumns}, lease_epoch)
+            select * from existing union all select * from created
+            """).With("chat", chatId).With("org", organizationId).With("id", Guid.CreateVersion7()).With("owner", (object?)owner ?? DBNull.Value)
+            .With("lease", runOptions.Value.LeaseDuration).With("trace", trace.TraceId).With("parent", (object?)trace.ParentSpanId ?? DBNull.Value);
 }

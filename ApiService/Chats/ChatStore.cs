@@ -16,6 +16,9 @@ internal static class ChatStore
     /// <summary>How many columns <see cref="RunColumns"/> selects, for rows that carry a run and then more.</summary>
     public static readonly int RunColumnCount = RunColumns.Split(',').Length;
 
+    /// <summary>How many columns <see cref="StepColumns"/> selects.</summary>
+    public static readonly int StepColumnCount = StepColumns.Split(',').Length;
+
     public static Chat ReadChat(NpgsqlDataReader r) => ReadChat(r, 0);
 
     public static Chat ReadChat(NpgsqlDataReader r, int offset) =>

@@ -33,6 +33,12 @@ internal static class DbReaderExtensions
         return command;
     }
 
+    public static NpgsqlBatchCommand With(this NpgsqlBatchCommand command, string name, object? value)
+    {
+        command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return command;
+    }
+
     /// <summary>A bytea parameter whose value may be null.</summary>
     public static NpgsqlCommand WithBytes(this NpgsqlCommand command, string name, byte[]? value)
     {
@@ -50,7 +56,16 @@ internal static class DbReaderExtensions
     /// <summary>Binds raw JSON text to a json parameter; the text is kept as it is (jsonb columns convert it on insert).</summary>
     public static NpgsqlCommand WithJson(this NpgsqlCommand command, string name, string? json)
     {
-        command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Json) { Value = (object?)json ?? DBNull.Value });
+        command.Parameters.Add(JsonParameter(name, json));
         return command;
     }
+
+    /// <inheritdoc cref="WithJson(NpgsqlCommand, string, string?)"/>
+    public static NpgsqlBatchCommand WithJson(this NpgsqlBatchCommand command, string name, string? json)
+    {
+        command.Parameters.Add(JsonParameter(name, json));
+        return command;
+    }
+
+    private static NpgsqlParameter JsonParameter(string name, string? json) => new(name, NpgsqlDbType.Json) { Value = (object?)json ?? DBNull.Value };
 }

@@ -52,10 +52,7 @@ internal sealed partial class RunExecutor(
             }
         }
 
-        if (await store.GetRunAsync(lease.RunId, control.RunToken) is { } started)
-        {
-            events.Publish(lease.ChatId, ChatEvents.RunUpdated, started, ChatEventPublisher.Json<Run>());
-        }
+        events.Publish(lease.ChatId, ChatEvents.RunUpdated, lease.Claimed, ChatEventPublisher.Json<Run>());
 
         var usage = new JsonObject();
         string status;
@@ -74,10 +71,7 @@ internal sealed partial class RunExecutor(
                 break;
             }
 
-            if (await store.GetStepAsync(step.StepId, control.RunToken) is { } running)
-            {
-                events.Publish(lease.ChatId, ChatEvents.StepUpdated, running, ChatEventPublisher.Json<Step>());
-            }
+            events.Publish(lease.ChatId, ChatEvents.StepUpdated, step.Started, ChatEventPublisher.Json<Step>());
 
             var outcome = step.Number > options.Value.MaxStepsPerRun
                 ? new StepOutcome("failed", $"The run reached its limit of {options.Value.MaxStepsPerRun} steps (Hangar:Runs:MaxStepsPerRun).", Guid.CreateVersion7().ToString(), [], null, null, 0, null, false)

@@ -4,9 +4,10 @@ namespace Hangar.ApiService.Runs;
 
 /// <summary>
 /// A claimed run. <see cref="Epoch"/> fences every write: once another replica takes over, this one's writes match no
-/// row. <see cref="Trace"/> is the parent of the run's step spans (<see cref="RunTracing"/>).
+/// row. <see cref="Trace"/> is the parent of the run's step spans (<see cref="RunTracing"/>); <see cref="Claimed"/> is
+/// the run as the claim left it.
 /// </summary>
-internal sealed record RunLease(Guid RunId, Guid ChatId, Guid OrganizationId, Guid AgentId, long Epoch, ActivityContext Trace)
+internal sealed record RunLease(Guid RunId, Guid ChatId, Guid OrganizationId, Guid AgentId, long Epoch, ActivityContext Trace, Run Claimed)
 {
     /// <summary>True when an earlier owner held this run and died or let the lease lapse.</summary>
     public bool IsTakeover => Epoch > 1;

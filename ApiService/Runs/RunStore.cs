@@ -7,8 +7,8 @@ using Npgsql;
 
 namespace Hangar.ApiService.Runs;
 
-/// <summary>What one step needs: where the agent is and the whole history.</summary>
-internal sealed record StepContext(Guid StepId, int Number, Guid? DeploymentId, string Target, string? AgentUrl, List<StoredUiMessage> History);
+/// <summary>What one step needs: where the agent is and the whole history; <see cref="Started"/> is the step as stored.</summary>
+internal sealed record StepContext(Guid StepId, int Number, Guid? DeploymentId, string Target, string? AgentUrl, List<StoredUiMessage> History, Step Started);
 
 /// <summary>The SQL of the control loop. Every write of an owner is conditioned on its lease epoch.</summary>
 internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options)
@@ -16,31 +16,24 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
     private readonly TimeSpan _lease = options.Value.LeaseDuration;
 
     /// <summary>
-    /// Claims the oldest run that is waiting (and whose chat runs nothing) or whose owner's lease lapsed.
-    /// SKIP LOCKED lets replicas claim side by side; the unique index on running runs rules out two owners.
+    /// Claims the oldest run that waits (its chat runs nothing) or whose owner let the lease lapse; null when there is
+    /// none. SKIP LOCKED lets replicas claim side by side; the unique index on running runs rules out two owners.
     /// </summary>
     public async Task<RunLease?> TryClaimAsync(string owner, CancellationToken ct)
     {
-        await using var command = db.CreateCommand("""
-            update runs r set status = 'running', lease_owner = @owner, lease_expires_at = now() + @lease,
-                              lease_epoch = r.lease_epoch + 1, started_at = coalesce(r.started_at, now())
-            where r.id = (
-                select c.id from runs c
-                where (c.status = 'pending' and not exists (select 1 from runs x where x.chat_id = c.chat_id and x.status = 'running'))
-                   or (c.status = 'running' and c.lease_expires_at < now())
-                order by c.created_at
-                for update skip locked
-                limit 1)
-            returning r.id, r.chat_id, r.organization_id, (select agent_id from chats where id = r.chat_id), r.lease_epoch,
-                      r.trace_id, r.parent_span_id
-            """).With("owner", owner).With("lease", _lease);
+        await using var command = db.CreateCommand(ClaimNext).With("owner", owner).With("lease", _lease);
         try
         {
             await using var reader = await command.ExecuteReaderAsync(ct);
-            return await reader.ReadAsync(ct)
-                ? new RunLease(reader.GetGuid(0), reader.GetGuid(1), reader.GetGuid(2), reader.GetGuid(3), reader.GetInt64(4),
-                    RunTracing.ParentOf(reader.GetStringOrNull(5), reader.GetStringOrNull(6)))
-                : null;
+            if (!await reader.ReadAsync(ct))
+            {
+                return null;
+            }
+
+            var run = ChatStore.ReadRun(reader);
+            var at = ChatStore.RunColumnCount;
+            return new RunLease(run.Id, run.ChatId, reader.GetGuid(at), reader.GetGuid(at + 1), reader.GetInt64(at + 2),
+                RunTracing.ParentOf(run.TraceId, reader.GetStringOrNull(at + 3)), run);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -48,6 +41,19 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
             return null;
         }
     }
+
+    private const string ClaimNext = $"""
+        update runs r set status = 'running', lease_owner = @owner, lease_expires_at = now() + @lease,
+                          lease_epoch = r.lease_epoch + 1, started_at = coalesce(r.started_at, now())
+        where r.id = (
+            select c.id from runs c
+            where (c.status = 'pending' and not exists (select 1 from runs x where x.chat_id = c.chat_id and x.status = 'running'))
+               or (c.status = 'running' and c.lease_expires_at < now())
+            order by c.created_at
+            for update skip locked
+            limit 1)
+        returning {ChatStore.RunColumns}, organization_id, (select agent_id from chats where id = r.chat_id), lease_epoch, parent_span_id
+        """;
 
     /// <summary>Renews the lease. Returns what the owner should do: keep going, or stop for the reason given.</summary>
     public async Task<StopReason> HeartbeatAsync(RunLease lease, CancellationToken ct)
@@ -93,32 +99,34 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
     {
         var stepId = Guid.CreateVersion7();
         await using var batch = db.CreateBatch();
-        batch.BatchCommands.Add(Command("""
+        batch.BatchCommands.Add(Command($"""
             with r as (update runs set step_count = step_count + 1
                        where id = @run and lease_epoch = @epoch and status = 'running' and not stop_requested and not interrupt_requested
                        returning id, chat_id, step_count),
             s as (insert into steps (id, run_id, chat_id, number, status, lease_epoch, deployment_id, started_at)
                   select @step, r.id, r.chat_id, r.step_count, 'running', @epoch,
                          (select a.active_deployment_id from chats c join agents a on a.id = c.agent_id where c.id = r.chat_id), now()
-                  from r returning number, deployment_id)
-            select s.number, d.url, (select stop_requested from runs where id = @run), (select interrupt_requested from runs where id = @run),
-                   s.deployment_id, coalesce(d.target, 'production')
+                  from r returning {ChatStore.StepColumns}, deployment_id)
+            select s.*, d.url, coalesce(d.target, 'production'),
+                   (select stop_requested from runs where id = @run), (select interrupt_requested from runs where id = @run)
             from (select 1) one left join s on true left join deployments d on d.id = s.deployment_id
             """, ("run", lease.RunId), ("epoch", lease.Epoch), ("step", stepId)));
         batch.BatchCommands.Add(Command(
             "select id, role, parts::text, metadata::text from messages where chat_id = @chat order by created_at, seq", ("chat", lease.ChatId)));
         await using var reader = await batch.ExecuteReaderAsync(ct);
         await reader.ReadAsync(ct);
+        var at = ChatStore.StepColumnCount;
         if (reader.IsDBNull(0))
         {
-            var reason = reader.IsDBNull(2) ? StopReason.LeaseLost : reader.GetBoolean(2) ? StopReason.Stop : reader.GetBoolean(3) ? StopReason.Interrupt : StopReason.LeaseLost;
+            var (stop, interrupt) = (at + 3, at + 4);
+            var reason = reader.IsDBNull(stop) ? StopReason.LeaseLost : reader.GetBoolean(stop) ? StopReason.Stop : reader.GetBoolean(interrupt) ? StopReason.Interrupt : StopReason.LeaseLost;
             return (null, reason);
         }
 
-        var number = reader.GetInt32(0);
-        var url = reader.GetStringOrNull(1);
-        Guid? deploymentId = reader.IsDBNull(4) ? null : reader.GetGuid(4);
-        var target = reader.GetString(5);
+        var started = ChatStore.ReadStep(reader);
+        Guid? deploymentId = reader.IsDBNull(at) ? null : reader.GetGuid(at);
+        var url = reader.GetStringOrNull(at + 1);
+        var target = reader.GetString(at + 2);
         await reader.NextResultAsync(ct);
         var history = new List<StoredUiMessage>();
         while (await reader.ReadAsync(ct))
@@ -127,7 +135,7 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
                 reader.IsDBNull(3) ? (ReadOnlyMemory<byte>?)null : System.Text.Encoding.UTF8.GetBytes(reader.GetString(3))));
         }
 
-        return (new StepContext(stepId, number, deploymentId, target, url, history), StopReason.None);
+        return (new StepContext(stepId, started.Number, deploymentId, target, url, history, started), StopReason.None);
     }
 
     /// <summary>
@@ -206,12 +214,6 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
         await using var command = db.CreateCommand("update runs set lease_expires_at = now() - interval '1 second' where id = @run and lease_epoch = @epoch and status = 'running'")
             .With("run", lease.RunId).With("epoch", lease.Epoch);
         await command.ExecuteNonQueryAsync(ct);
-    }
-
-    public async Task<Run?> GetRunAsync(Guid runId, CancellationToken ct)
-    {
-        await using var command = db.CreateCommand($"select {ChatStore.RunColumns} from runs where id = @id").With("id", runId);
-        return await ChatStore.SingleAsync(command, ChatStore.ReadRun, ct);
     }
 
     public async Task<Step?> GetStepAsync(Guid stepId, CancellationToken ct)

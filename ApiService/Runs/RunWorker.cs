@@ -1,30 +1,64 @@
 using System.Collections.Concurrent;
+using Hangar.Redis;
 using Microsoft.Extensions.Options;
 
 namespace Hangar.ApiService.Runs;
 
 /// <summary>
-/// Claims runs and executes them, up to <see cref="RunOptions.MaxConcurrentRuns"/> at once. Woken by a signal when a
-/// run is waiting; polls as a safety net. Every replica runs one; the lease decides who runs what.
+/// Claims runs and executes them, up to <see cref="RunOptions.MaxConcurrentRuns"/> at once. The replica that accepts a
+/// message creates its run already claimed when it has room (<see cref="OwnerWithRoom"/>); a run that waits behind
+/// another, or that its replica had no room for, is claimed by whichever worker a signal wakes first, and polling is
+/// the safety net. Every replica runs one; the lease decides who runs what.
 /// </summary>
 internal sealed partial class RunWorker(RunStore store, RunExecutor executor, RunSignals signals, IOptions<RunOptions> options, ILogger<RunWorker> logger)
     : BackgroundService
 {
     private readonly ConcurrentDictionary<Guid, Task> _running = new();
+    private CancellationToken _stopping = new(canceled: true);
 
     /// <summary>Identifies this replica in <c>runs.lease_owner</c>.</summary>
     public string OwnerId { get; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
+    /// <summary>
+    /// This replica's <see cref="OwnerId"/> when it can take one more run, for a run created already claimed by it
+    /// (then <see cref="Start(RunLease)"/> it); null when it is full or stopping.
+    /// </summary>
+    public string? OwnerWithRoom => _stopping.IsCancellationRequested || _running.Count >= options.Value.MaxConcurrentRuns ? null : OwnerId;
+
+    /// <summary>Runs a run this replica claimed outside the worker's loop.</summary>
+    public void Start(RunLease lease) => Start(lease, _stopping);
+
+    /// <summary>Wakes the workers of every replica for a run that waits; failing that, it waits for their next poll.</summary>
+    public void WakeOtherReplicas() => _ = WakeOtherReplicasAsync();
+
+    private async Task WakeOtherReplicasAsync()
+    {
+        try
+        {
+            await signals.WakeWorkersAsync();
+        }
+        catch (Exception ex) when (ex is RedisConnectionException or RedisServerException)
+        {
+            LogWakeFailed(logger, ex.Message);
+        }
+    }
+
+    private void Start(RunLease lease, CancellationToken stoppingToken)
+    {
+        LogClaimed(logger, lease.RunId, lease.Epoch);
+        _running[lease.RunId] = RunAsync(lease, stoppingToken);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        _stopping = stoppingToken;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 while (_running.Count < options.Value.MaxConcurrentRuns && await store.TryClaimAsync(OwnerId, stoppingToken) is { } lease)
                 {
-                    LogClaimed(logger, lease.RunId, lease.Epoch);
-                    _running[lease.RunId] = RunAsync(lease, stoppingToken);
+                    Start(lease, stoppingToken);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -43,7 +77,10 @@ internal sealed partial class RunWorker(RunStore store, RunExecutor executor, Ru
         }
 
         // Runs in flight record their step as interrupted and hand their lease back.
-        await Task.WhenAll(_running.Values);
+        while (!_running.IsEmpty)
+        {
+            await Task.WhenAll(_running.Values);
+        }
     }
 
     private async Task RunAsync(RunLease lease, CancellationToken stoppingToken)
@@ -69,6 +106,9 @@ internal sealed partial class RunWorker(RunStore store, RunExecutor executor, Ru
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Claiming runs failed: {Reason}")]
     private static partial void LogClaimFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Waking the other replicas' run workers failed: {Reason}")]
+    private static partial void LogWakeFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Run {RunId} ended with an error: {Reason}")]
     private static partial void LogRunFailed(ILogger logger, Guid runId, string reason);
