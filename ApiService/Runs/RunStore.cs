@@ -144,42 +144,48 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
     /// </summary>
     public async Task<(Chats.Message? Message, Step? Step)> CompleteStepAsync(RunLease lease, StepContext step, StepOutcome outcome, CancellationToken ct)
     {
-        await using var connection = await db.OpenConnectionAsync(ct);
-        await using var transaction = await connection.BeginTransactionAsync(ct);
-        await using (var fence = new NpgsqlCommand("select 1 from runs where id = @run and lease_epoch = @epoch and status = 'running' for update", connection))
+        // One batch, one implicit transaction: the fence locks the run row, and the writes after it happen only if it held.
+        const string Fenced = "exists (select 1 from runs where id = @run and lease_epoch = @epoch and status = 'running')";
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(Command("select 1 from runs where id = @run and lease_epoch = @epoch and status = 'running' for update",
+            ("run", lease.RunId), ("epoch", lease.Epoch)));
+        var saysSomething = outcome.Parts.Count > 0;
+        if (saysSomething)
         {
-            fence.With("run", lease.RunId).With("epoch", lease.Epoch);
-            if (await fence.ExecuteScalarAsync(ct) is null)
-            {
-                return (null, null);
-            }
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"""
+                insert into messages (chat_id, id, role, parts, metadata, run_id, step_id, created_at)
+                select @chat, @id, 'assistant', @parts, @metadata, @run, @step, (select started_at from steps where id = @step)
+                where {Fenced}
+                returning {ChatStore.MessageColumns}
+                """)
+                .With("chat", lease.ChatId).With("id", outcome.MessageId).WithJson("parts", outcome.Parts.ToJsonString())
+                .WithJson("metadata", outcome.Metadata?.ToJsonString()).With("run", lease.RunId).With("step", step.StepId).With("epoch", lease.Epoch));
+        }
+
+        batch.BatchCommands.Add(new NpgsqlBatchCommand($"""
+            update steps set status = @status, error = @error, message_id = @message, finish_reason = @finish, usage = @usage,
+                             chunk_count = @chunks, first_chunk_at = @first, completed_at = now()
+            where id = @step and lease_epoch = @epoch and {Fenced}
+            returning {ChatStore.StepColumns}
+            """)
+            .With("status", outcome.Status).With("error", outcome.Error).With("message", saysSomething ? outcome.MessageId : null).With("finish", outcome.FinishReason)
+            .WithJson("usage", outcome.Usage?.ToJsonString()).With("chunks", outcome.ChunkCount).With("first", outcome.FirstChunkAt)
+            .With("step", step.StepId).With("epoch", lease.Epoch).With("run", lease.RunId));
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct))
+        {
+            return (null, null);
         }
 
         Chats.Message? message = null;
-        if (outcome.Parts.Count > 0)
+        if (saysSomething)
         {
-            await using var insert = new NpgsqlCommand($"""
-                insert into messages (chat_id, id, role, parts, metadata, run_id, step_id, created_at)
-                values (@chat, @id, 'assistant', @parts, @metadata, @run, @step, (select started_at from steps where id = @step))
-                returning {ChatStore.MessageColumns}
-                """, connection)
-                .With("chat", lease.ChatId).With("id", outcome.MessageId).WithJson("parts", outcome.Parts.ToJsonString())
-                .WithJson("metadata", outcome.Metadata?.ToJsonString()).With("run", lease.RunId).With("step", step.StepId);
-            message = await ChatStore.SingleAsync(insert, r => ChatStore.ReadMessage(r), ct);
+            await reader.NextResultAsync(ct);
+            message = await reader.ReadAsync(ct) ? ChatStore.ReadMessage(reader) : null;
         }
 
-        await using var update = new NpgsqlCommand($"""
-            update steps set status = @status, error = @error, message_id = @message, finish_reason = @finish, usage = @usage,
-                             chunk_count = @chunks, first_chunk_at = @first, completed_at = now()
-            where id = @step and lease_epoch = @epoch
-            returning {ChatStore.StepColumns}
-            """, connection)
-            .With("status", outcome.Status).With("error", outcome.Error).With("message", message?.Id).With("finish", outcome.FinishReason)
-            .WithJson("usage", outcome.Usage?.ToJsonString()).With("chunks", outcome.ChunkCount).With("first", outcome.FirstChunkAt)
-            .With("step", step.StepId).With("epoch", lease.Epoch);
-        var stored = await ChatStore.SingleAsync(update, ChatStore.ReadStep, ct);
-        await transaction.CommitAsync(ct);
-        return (message, stored);
+        await reader.NextResultAsync(ct);
+        return (message, await reader.ReadAsync(ct) ? ChatStore.ReadStep(reader) : null);
     }
 
     /// <summary>Ends the run and settles the chat's status; fenced by the epoch. Returns null when the lease was lost.</summary>
