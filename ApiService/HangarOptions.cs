@@ -20,8 +20,11 @@ public sealed class HangarOptions
     /// <summary>Largest accepted JSON of one message (parts and metadata). Default 1 MiB.</summary>
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>Approximate number of events kept in a chat's Redis stream (XADD MAXLEN ~). Default 10,000.</summary>
-    public int StreamMaxLength { get; set; } = 10_000;
+    /// <summary>
+    /// Approximate number of events kept in a chat's Redis stream (XADD MAXLEN ~). Default 100,000: room for a long
+    /// reply from a fast agent to a slower client (a chunk event is about 100 bytes in Redis).
+    /// </summary>
+    public int StreamMaxLength { get; set; } = 100_000;
 
     /// <summary>How long a chat's Redis stream is kept after its last event; a client that resumes later gets a <c>reset</c>. Default 1 hour.</summary>
     public TimeSpan StreamIdleTimeToLive { get; set; } = TimeSpan.FromHours(1);
