@@ -339,7 +339,9 @@ public sealed partial class RedisConnection : IAsyncDisposable
     /// <summary>One socket's life: the handshake, then a writer loop and a reader loop until either fails.</summary>
     private sealed class Session(Stream stream, CancellationToken disposing) : IAsyncDisposable
     {
-        private readonly PipeReader _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024));
+        // Zero-byte reads: a connection waiting for a reply (a blocked XREAD may wait for seconds) holds no buffer until
+        // bytes arrive. With many reader connections that is memory per idle subscriber saved.
+        private readonly PipeReader _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, useZeroByteReads: true));
         private readonly CancellationTokenSource _end = CancellationTokenSource.CreateLinkedTokenSource(disposing);
 
         public async Task<long> HandshakeAsync(List<RedisArg[]> commands, CancellationToken cancellationToken)
