@@ -137,7 +137,6 @@ internal sealed class ChatService(
             activity?.SetTag(RunTracing.RunTag, run.Id.ToString());
         }
 
-
         foreach (var message in stored)
         {
             events.Publish(chatId, ChatEvents.MessageCreated, message, ChatEventPublisher.Json<Message>());
@@ -159,7 +158,6 @@ internal sealed class ChatService(
             {
                 worker.WakeOtherReplicas();
             }
-
         }
 
         return new SendResult(stored, run, lastEventId);
