@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Hangar.Contracts;
+using Npgsql;
 
 namespace ApiService.Tests;
 
@@ -24,6 +25,9 @@ public sealed class BackingServerRestartTests(HangarStack stack)
         var (chatId, reading) = await StartSlowChatAsync(afterChunks: 20, () => stack.App.Postgres!.RestartAsync(TimeSpan.FromSeconds(1.5), Ct));
         var events = await reading;
 
+        // The services recover on their own (that is the test); this process's pooled connections died with the
+        // server, and the tests that share the stack query PostgreSQL directly.
+        NpgsqlConnection.ClearAllPools();
         Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);
         Assert.Equal(SlowDeltas, Deltas(events));
         foreach (var url in stack.ApiUrls)
