@@ -28,7 +28,7 @@ public sealed partial class RedisConnection : IAsyncDisposable
     private readonly Queue<TaskCompletionSource<RedisReply>> _inflight = new();
     private readonly SemaphoreSlim _flushSignal = new(0);
     private ArrayBufferWriter<byte> _outgoing = new(4096);
-    private ArrayBufferWriter<byte> _spare = new(4096);
+    private ArrayBufferWriter<byte>? _spare = new(4096);
     private bool _connected;
     private bool _flushScheduled;
     private bool _disposed;
@@ -253,8 +253,10 @@ public sealed partial class RedisConnection : IAsyncDisposable
                 return null;
             }
 
+            // A batch whose write failed is never returned: then a new buffer takes the spare's place.
             var batch = _outgoing;
-            _outgoing = _spare;
+            _outgoing = _spare ?? new ArrayBufferWriter<byte>(4096);
+            _spare = null;
             while (_unsent.TryDequeue(out var pending))
             {
                 _inflight.Enqueue(pending);
@@ -267,7 +269,10 @@ public sealed partial class RedisConnection : IAsyncDisposable
     private void ReturnBuffer(ArrayBufferWriter<byte> buffer)
     {
         buffer.ResetWrittenCount();
-        _spare = buffer;
+        lock (_gate)
+        {
+            _spare = buffer;
+        }
     }
 
     private void Complete(RedisReply reply)

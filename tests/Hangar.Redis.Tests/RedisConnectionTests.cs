@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Hangar.Redis.Tests;
@@ -96,6 +97,46 @@ public sealed class RedisConnectionTests(RedisFixture redis) : IClassFixture<Red
         await reconnected.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
         await connection.ExecuteAsync("SET", "after", "restart");
         Assert.Equal("restart", await connection.GetAsync("after"));
+    }
+
+    [Fact]
+    public async Task ConnectionCutWhileAWriteIsPending_AfterReconnecting_EveryCommandGetsItsOwnReply()
+    {
+        await using var proxy = new CuttingProxy(redis.Server.Port);
+        await using var connection = await RedisConnection.ConnectAsync(redis.Options with { Port = proxy.Port }, cancellationToken: Ct);
+        var reconnected = new TaskCompletionSource();
+        connection.Reconnected += () => reconnected.TrySetResult();
+
+        // The proxy stops reading, so a flood fills the socket's buffers and a write stays pending; then the
+        // connection breaks under it. More commands come in all along, before and after the reconnect.
+        proxy.Stall();
+        var value = new string('x', 1024);
+        var flood = Enumerable.Range(0, 20_000).Select(_ => connection.ExecuteAsync("SET", "flood", value)).ToList();
+        await Task.Delay(200, Ct);
+        var duringCut = Enumerable.Range(0, 1000).Select(i => connection.ExecuteAsync("ECHO", i)).ToList();
+        proxy.Cut();
+        await reconnected.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var afterCut = await Task.WhenAll(Enumerable.Range(0, 200).Select(async wave =>
+            await Task.WhenAll(Enumerable.Range(0, 10).Select(i => connection.ExecuteAsync("ECHO", wave * 10 + i))))).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        Assert.Equal(Enumerable.Range(0, 2000).Select(i => i.ToString(CultureInfo.InvariantCulture)), afterCut.SelectMany(r => r).Select(r => r.AsString()));
+
+        // Commands written before the cut failed with it; those still queued went out after the reconnect.
+        var outcomes = await Task.WhenAll(flood.Select(t => OutcomeAsync(t, "OK")).Concat(duringCut.Select((t, i) => OutcomeAsync(t, i.ToString(CultureInfo.InvariantCulture)))))
+            .WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.DoesNotContain("another command's reply", outcomes);
+    }
+
+    private static async Task<string> OutcomeAsync(Task<RedisReply> command, string expected)
+    {
+        try
+        {
+            return (await command).AsString() == expected ? "its reply" : "another command's reply";
+        }
+        catch (RedisConnectionException)
+        {
+            return "failed with the connection";
+        }
     }
 
     [Fact]
