@@ -91,7 +91,7 @@ public sealed class BlinkSdkCompatibilityTests(HangarStack stack, BlinkSdkAgent 
         var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
         Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);
 
-        var calls = agent.Proxy!.Calls.Where(c => c.Path == "/_agent/chat" && JsonNode.Parse(c.RequestBody)!["id"]!.ToString() == chatId.ToString()).ToList();
+        var calls = (await agent.Proxy!.CallsAsync()).Where(c => c.Path == "/_agent/chat" && JsonNode.Parse(c.RequestBody)!["id"]!.ToString() == chatId.ToString()).ToList();
         var chunksByMessage = events.Where(e => e.Type == "message.chunk.added").GroupBy(e => e.Data["id"]!.ToString()).ToList();
         var stored = (await stack.Api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/messages"))!
             .Where(m => m!["role"]!.ToString() == "assistant").Select(m => m!.AsObject()).ToList();

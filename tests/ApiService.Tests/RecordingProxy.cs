@@ -18,6 +18,7 @@ public sealed class RecordingProxy : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly HttpClient _upstream;
     private readonly List<RecordedCall> _calls = [];
+    private int _inFlight;
 
     private RecordingProxy(WebApplication app, string target, string url)
     {
@@ -30,16 +31,17 @@ public sealed class RecordingProxy : IAsyncDisposable
 
     public string Url { get; }
 
-    public IReadOnlyList<RecordedCall> Calls
+    /// <summary>
+    /// The calls recorded, once every call forwarded so far has ended: Hangar ends a step at the agent's <c>[DONE]</c>,
+    /// and the agent may close its response a moment after the client saw the run end.
+    /// </summary>
+    public Task<List<RecordedCall>> CallsAsync() => HangarStack.WaitForAsync(() =>
     {
-        get
+        lock (_calls)
         {
-            lock (_calls)
-            {
-                return [.. _calls];
-            }
+            return Task.FromResult(_inFlight == 0 ? _calls.ToList() : null);
         }
-    }
+    });
 
     public static async Task<RecordingProxy> StartAsync(string target)
     {
@@ -57,6 +59,26 @@ public sealed class RecordingProxy : IAsyncDisposable
     }
 
     private async Task ForwardAsync(HttpContext context)
+    {
+        lock (_calls)
+        {
+            _inFlight++;
+        }
+
+        try
+        {
+            await ForwardAndRecordAsync(context);
+        }
+        finally
+        {
+            lock (_calls)
+            {
+                _inFlight--;
+            }
+        }
+    }
+
+    private async Task ForwardAndRecordAsync(HttpContext context)
     {
         using var body = new MemoryStream();
         await context.Request.Body.CopyToAsync(body, context.RequestAborted);
