@@ -97,7 +97,7 @@ internal sealed class ChatService(
 
         // One batch, so one round trip and one implicit transaction: all of it is stored, or none. Every statement is
         // scoped to the organisation's chat, whose row lock serialises sends to it.
-        await using var batch = db.CreateBatch();
+        await using var batch = db.CreateBatch().PlannedOnce();
         batch.BatchCommands.Add(new NpgsqlBatchCommand("select agent_id from chats where id = @chat and organization_id = @org for update")
             .With("chat", chatId).With("org", organizationId));
         foreach (var m in messages)
@@ -117,15 +117,21 @@ internal sealed class ChatService(
                 .With("chat", chatId).With("org", organizationId));
         }
 
-        // A run this replica has room for is created already claimed by it, and starts without waiting for a worker.
+        // A run this replica has room for is created already claimed by it, with its first step started: it goes
+        // straight to the agent, without waiting for a worker or another round trip.
         var owner = behavior == SendBehavior.Append ? null : worker.OwnerWithRoom;
         var trace = RunTracing.ForNewRun(activity);
+        var (runId, firstStepId) = (Guid.CreateVersion7(), Guid.CreateVersion7());
         if (behavior != SendBehavior.Append)
         {
-            batch.BatchCommands.Add(EnsureRun(organizationId, chatId, owner, trace));
+            batch.BatchCommands.Add(EnsureRun(organizationId, chatId, runId, owner, trace));
+            if (owner is not null)
+            {
+                RunStore.AddStepStart(batch, runId, chatId, epoch: 1, firstStepId);
+            }
         }
 
-        var (agentId, stored, interrupted, run, epoch) = await ReadSentAsync(batch, messages.Count, behavior, ct);
+        var (agentId, stored, interrupted, run, epoch, firstStep) = await ReadSentAsync(batch, messages.Count, behavior, owner is null ? null : firstStepId, ct);
         if (agentId is null)
         {
             return null;
@@ -145,14 +151,14 @@ internal sealed class ChatService(
         if (run is not null)
         {
             events.Publish(chatId, ChatEvents.RunUpdated, run, ChatEventPublisher.Json<Run>());
-            if (interrupted is { } runId)
+            if (interrupted is { } interruptedRun)
             {
-                _ = signals.SendAsync(runId, RunSignal.Interrupt);
+                _ = signals.SendAsync(interruptedRun, RunSignal.Interrupt);
             }
 
-            if (run.Status == "running")
+            if (firstStep is not null)
             {
-                worker.Start(new RunLease(run.Id, chatId, organizationId, agentId.Value, epoch, RunTracing.ParentOf(trace.TraceId, trace.ParentSpanId), run));
+                worker.Start(new RunLease(run.Id, chatId, organizationId, agentId.Value, epoch, RunTracing.ParentOf(trace.TraceId, trace.ParentSpanId), run), firstStep);
             }
             else if (owner is null)
             {
@@ -211,14 +217,17 @@ internal sealed class ChatService(
         return true;
     }
 
-    /// <summary>What the send batch stored: the chat's agent (null when the chat is not the organisation's), the messages, the interrupted run, and the run with its lease epoch.</summary>
-    private static async Task<(Guid? AgentId, List<Message> Stored, Guid? Interrupted, Run? Run, long Epoch)> ReadSentAsync(
-        NpgsqlBatch batch, int messageCount, SendBehavior behavior, CancellationToken ct)
+    /// <summary>
+    /// What the send batch stored: the chat's agent (null when the chat is not the organisation's), the messages, the
+    /// interrupted run, the run with its lease epoch, and the first step when the run was created claimed.
+    /// </summary>
+    private static async Task<(Guid? AgentId, List<Message> Stored, Guid? Interrupted, Run? Run, long Epoch, StepContext? FirstStep)> ReadSentAsync(
+        NpgsqlBatch batch, int messageCount, SendBehavior behavior, Guid? firstStepId, CancellationToken ct)
     {
         await using var reader = await batch.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct))
         {
-            return (null, [], null, null, 0);
+            return (null, [], null, null, 0, null);
         }
 
         var agentId = reader.GetGuid(0);
@@ -239,19 +248,28 @@ internal sealed class ChatService(
 
         if (behavior == SendBehavior.Append)
         {
-            return (agentId, stored, interrupted, null, 0);
+            return (agentId, stored, interrupted, null, 0, null);
         }
 
         await reader.NextResultAsync(ct);
         await reader.ReadAsync(ct);
-        return (agentId, stored, interrupted, ChatStore.ReadRun(reader), reader.GetInt64(ChatStore.RunColumnCount));
+        var (run, epoch) = (ChatStore.ReadRun(reader), reader.GetInt64(ChatStore.RunColumnCount));
+        StepContext? firstStep = null;
+        if (firstStepId is { } stepId)
+        {
+            // No step starts when the run waits behind another of the chat, and no history is read then.
+            await reader.NextResultAsync(ct);
+            (firstStep, _) = await RunStore.ReadStepStartAsync(reader, stepId, ct);
+        }
+
+        return (agentId, stored, interrupted, run, epoch, firstStep);
     }
 
     /// <summary>
     /// The chat's waiting run, or a new one: claimed by <paramref name="owner"/> (epoch 1) when one is given and the
     /// chat runs nothing, waiting otherwise. Returns the run's columns and its lease epoch.
     /// </summary>
-    private NpgsqlBatchCommand EnsureRun(Guid organizationId, Guid chatId, string? owner, (string TraceId, string? ParentSpanId) trace) =>
+    private NpgsqlBatchCommand EnsureRun(Guid organizationId, Guid chatId, Guid runId, string? owner, (string TraceId, string? ParentSpanId) trace) =>
         new NpgsqlBatchCommand($"""
             with existing as (select {ChatStore.RunColumns}, lease_epoch from runs where chat_id = @chat and status = 'pending'),
             numbered as (update chats set last_run_number = last_run_number + 1, status = 'streaming', error = null, updated_at = now()
@@ -266,6 +284,6 @@ internal sealed class ChatService(
                         from numbered n left join claim c on true
                         returning {ChatStore.RunColumns}, lease_epoch)
             select * from existing union all select * from created
-            """).With("chat", chatId).With("org", organizationId).With("id", Guid.CreateVersion7()).With("owner", (object?)owner ?? DBNull.Value)
+            """).With("chat", chatId).With("org", organizationId).With("id", runId).With("owner", (object?)owner ?? DBNull.Value)
             .With("lease", runOptions.Value.LeaseDuration).With("trace", trace.TraceId).With("parent", (object?)trace.ParentSpanId ?? DBNull.Value);
 }

@@ -16,14 +16,15 @@ internal sealed partial class RunExecutor(
     /// <summary>Writes that settle a step or run get this long even when the run is being cancelled.</summary>
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(15);
 
-    public async Task ExecuteAsync(RunLease lease, CancellationToken shutdown)
+    /// <summary>Runs the run's steps; <paramref name="firstStep"/> is given when the send that created the run started it.</summary>
+    public async Task ExecuteAsync(RunLease lease, StepContext? firstStep, CancellationToken shutdown)
     {
         using var control = new RunControl(shutdown);
         using var ownership = signals.Own(lease.RunId, signal => control.Stop(signal == RunSignal.Stop ? StopReason.Stop : StopReason.Interrupt));
         var heartbeat = HeartbeatAsync(lease, control);
         try
         {
-            await RunStepsAsync(lease, control);
+            await RunStepsAsync(lease, firstStep, control);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -38,7 +39,7 @@ internal sealed partial class RunExecutor(
         }
     }
 
-    private async Task RunStepsAsync(RunLease lease, RunControl control)
+    private async Task RunStepsAsync(RunLease lease, StepContext? firstStep, RunControl control)
     {
         if (lease.IsTakeover)
         {
@@ -52,14 +53,19 @@ internal sealed partial class RunExecutor(
             }
         }
 
-        events.Publish(lease.ChatId, ChatEvents.RunUpdated, lease.Claimed, ChatEventPublisher.Json<Run>());
+        if (firstStep is null)
+        {
+            // A send that creates its run claimed announces it itself.
+            events.Publish(lease.ChatId, ChatEvents.RunUpdated, lease.Claimed, ChatEventPublisher.Json<Run>());
+        }
 
         var usage = new JsonObject();
         string status;
         string? error = null;
         while (true)
         {
-            var (step, why) = await store.StartStepAsync(lease, control.RunToken);
+            var (step, why) = firstStep is not null ? (firstStep, StopReason.None) : await store.StartStepAsync(lease, control.RunToken);
+            firstStep = null;
             if (step is null)
             {
                 if (why == StopReason.LeaseLost)

@@ -98,7 +98,19 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
     public async Task<(StepContext? Step, StopReason Reason)> StartStepAsync(RunLease lease, CancellationToken ct)
     {
         var stepId = Guid.CreateVersion7();
-        await using var batch = db.CreateBatch();
+        await using var batch = db.CreateBatch().PlannedOnce();
+        AddStepStart(batch, lease.RunId, lease.ChatId, lease.Epoch, stepId);
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        return await ReadStepStartAsync(reader, stepId, ct);
+    }
+
+    /// <summary>
+    /// Adds the statements that start step <paramref name="stepId"/> of a run held at <paramref name="epoch"/> and load
+    /// the chat's history (none when the step did not start). They come last in the batch:
+    /// <see cref="ReadStepStartAsync"/> reads their results.
+    /// </summary>
+    public static void AddStepStart(NpgsqlBatch batch, Guid runId, Guid chatId, long epoch, Guid stepId)
+    {
         batch.BatchCommands.Add(Command($"""
             with r as (update runs set step_count = step_count + 1
                        where id = @run and lease_epoch = @epoch and status = 'running' and not stop_requested and not interrupt_requested
@@ -110,10 +122,16 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
             select s.*, d.url, coalesce(d.target, 'production'),
                    (select stop_requested from runs where id = @run), (select interrupt_requested from runs where id = @run)
             from (select 1) one left join s on true left join deployments d on d.id = s.deployment_id
-            """, ("run", lease.RunId), ("epoch", lease.Epoch), ("step", stepId)));
-        batch.BatchCommands.Add(Command(
-            "select id, role, parts::text, metadata::text from messages where chat_id = @chat order by created_at, seq", ("chat", lease.ChatId)));
-        await using var reader = await batch.ExecuteReaderAsync(ct);
+            """, ("run", runId), ("epoch", epoch), ("step", stepId)));
+        batch.BatchCommands.Add(Command("""
+            select id, role, parts::text, metadata::text from messages
+            where chat_id = @chat and exists (select 1 from steps where id = @step) order by created_at, seq
+            """, ("chat", chatId), ("step", stepId)));
+    }
+
+    /// <summary>Reads the results of <see cref="AddStepStart"/>; the reader is on the first of them, before its row.</summary>
+    public static async Task<(StepContext? Step, StopReason Reason)> ReadStepStartAsync(NpgsqlDataReader reader, Guid stepId, CancellationToken ct)
+    {
         await reader.ReadAsync(ct);
         var at = ChatStore.StepColumnCount;
         if (reader.IsDBNull(0))
@@ -146,7 +164,7 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
     {
         // One batch, one implicit transaction: the fence locks the run row, and the writes after it happen only if it held.
         const string Fenced = "exists (select 1 from runs where id = @run and lease_epoch = @epoch and status = 'running')";
-        await using var batch = db.CreateBatch();
+        await using var batch = db.CreateBatch().PlannedOnce();
         batch.BatchCommands.Add(Command("select 1 from runs where id = @run and lease_epoch = @epoch and status = 'running' for update",
             ("run", lease.RunId), ("epoch", lease.Epoch)));
         var saysSomething = outcome.Parts.Count > 0;
@@ -191,7 +209,8 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
     /// <summary>Ends the run and settles the chat's status; fenced by the epoch. Returns null when the lease was lost.</summary>
     public async Task<(Run Run, Chat Chat)?> FinishRunAsync(RunLease lease, string status, string? error, JsonObject? usage, CancellationToken ct)
     {
-        await using var command = db.CreateCommand($"""
+        await using var batch = db.CreateBatch().PlannedOnce();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand($"""
             with r as (update runs set status = @status, error = @error, usage = @usage, completed_at = now(), lease_owner = null, lease_expires_at = null
                        where id = @run and lease_epoch = @epoch and status = 'running'
                        returning {ChatStore.RunColumns}),
@@ -204,8 +223,8 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
                   returning {ChatStore.ChatColumns})
             select r.*, c.* from r, c
             """).With("status", status).With("error", error).WithJson("usage", usage?.ToJsonString()).With("run", lease.RunId)
-            .With("epoch", lease.Epoch).With("chat", lease.ChatId);
-        await using var reader = await command.ExecuteReaderAsync(ct);
+            .With("epoch", lease.Epoch).With("chat", lease.ChatId));
+        await using var reader = await batch.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct))
         {
             return null;

@@ -21,12 +21,12 @@ internal sealed partial class RunWorker(RunStore store, RunExecutor executor, Ru
 
     /// <summary>
     /// This replica's <see cref="OwnerId"/> when it can take one more run, for a run created already claimed by it
-    /// (then <see cref="Start(RunLease)"/> it); null when it is full or stopping.
+    /// (then <see cref="Start(RunLease, StepContext)"/> it); null when it is full or stopping.
     /// </summary>
     public string? OwnerWithRoom => _stopping.IsCancellationRequested || _running.Count >= options.Value.MaxConcurrentRuns ? null : OwnerId;
 
-    /// <summary>Runs a run this replica claimed outside the worker's loop.</summary>
-    public void Start(RunLease lease) => Start(lease, _stopping);
+    /// <summary>Runs a run this replica claimed outside the worker's loop, together with its first step.</summary>
+    public void Start(RunLease lease, StepContext firstStep) => Start(lease, firstStep, _stopping);
 
     /// <summary>Wakes the workers of every replica for a run that waits; failing that, it waits for their next poll.</summary>
     public void WakeOtherReplicas() => _ = WakeOtherReplicasAsync();
@@ -43,10 +43,10 @@ internal sealed partial class RunWorker(RunStore store, RunExecutor executor, Ru
         }
     }
 
-    private void Start(RunLease lease, CancellationToken stoppingToken)
+    private void Start(RunLease lease, StepContext? firstStep, CancellationToken stoppingToken)
     {
         LogClaimed(logger, lease.RunId, lease.Epoch);
-        _running[lease.RunId] = RunAsync(lease, stoppingToken);
+        _running[lease.RunId] = RunAsync(lease, firstStep, stoppingToken);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -58,7 +58,7 @@ internal sealed partial class RunWorker(RunStore store, RunExecutor executor, Ru
             {
                 while (_running.Count < options.Value.MaxConcurrentRuns && await store.TryClaimAsync(OwnerId, stoppingToken) is { } lease)
                 {
-                    Start(lease, stoppingToken);
+                    Start(lease, null, stoppingToken);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -83,12 +83,12 @@ internal sealed partial class RunWorker(RunStore store, RunExecutor executor, Ru
         }
     }
 
-    private async Task RunAsync(RunLease lease, CancellationToken stoppingToken)
+    private async Task RunAsync(RunLease lease, StepContext? firstStep, CancellationToken stoppingToken)
     {
         await Task.Yield();
         try
         {
-            await executor.ExecuteAsync(lease, stoppingToken);
+            await executor.ExecuteAsync(lease, firstStep, stoppingToken);
         }
         catch (Exception ex)
         {
