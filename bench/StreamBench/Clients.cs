@@ -43,6 +43,19 @@ internal sealed class HangarClient(HttpClient api)
     public async Task SendAsync(Guid chatId, string text) =>
         await Json(await api.PostAsJsonAsync($"/api/chats/{chatId}/messages", new { messages = Messages(text) }));
 
+    /// <summary>The chat's messages as Hangar sends them to its agent: id, role, parts and metadata.</summary>
+    public async Task<List<JsonObject>> MessagesAsync(Guid chatId)
+    {
+        var messages = JsonNode.Parse(await api.GetStringAsync($"/api/chats/{chatId}/messages"))!.AsArray();
+        return [.. messages.Select(m => new JsonObject
+        {
+            ["id"] = m!["id"]!.DeepClone(),
+            ["role"] = m["role"]!.DeepClone(),
+            ["parts"] = m["parts"]!.DeepClone(),
+            ["metadata"] = m["metadata"]?.DeepClone(),
+        })];
+    }
+
     private static object[] Messages(string text) => [new { role = "user", parts = new[] { new { type = "text", text } } }];
 
     private static async Task<JsonObject> Json(HttpResponseMessage response)
@@ -57,19 +70,19 @@ internal sealed class HangarClient(HttpClient api)
 /// <summary>The bench agent called directly, as Hangar calls it: the ceiling every workload is measured against.</summary>
 internal static class DirectAgent
 {
-    public static async Task RunTurnAsync(HttpClient http, string agentUrl, string text, Turn turn)
-    {
-        var body = new JsonObject
+    public static Task RunTurnAsync(HttpClient http, string agentUrl, string text, Turn turn) =>
+        RunTurnAsync(http, agentUrl, new JsonArray(new JsonObject
         {
             ["id"] = Guid.NewGuid().ToString(),
-            ["messages"] = new JsonArray(new JsonObject
-            {
-                ["id"] = Guid.NewGuid().ToString(),
-                ["role"] = "user",
-                ["parts"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = text }),
-                ["metadata"] = null,
-            }),
-        };
+            ["role"] = "user",
+            ["parts"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = text }),
+            ["metadata"] = null,
+        }), turn);
+
+    /// <summary>One turn with <paramref name="messages"/> as the chat's history (UI messages: id, role, parts, metadata).</summary>
+    public static async Task RunTurnAsync(HttpClient http, string agentUrl, JsonArray messages, Turn turn)
+    {
+        var body = new JsonObject { ["id"] = Guid.NewGuid().ToString(), ["messages"] = messages };
         turn.Send();
         using var request = new HttpRequestMessage(HttpMethod.Post, agentUrl + "/_agent/chat")
         {

@@ -96,8 +96,8 @@ async Task RunAllAsync(Workloads run, AgentResult result, Dictionary<string, int
         result.CpuW1.Add(cpu.PerThousand(pids, 20000));
     }
 
-    result.DirectW2 = await run.SequentialDirectAsync(200, "bench 10 8", 10);
-    result.W2 = await run.SequentialTurnsAsync(200, "bench 10 8", 10, app.PostgresConnectionString);
+    (result.W2, var w2Chat) = await run.SequentialTurnsAsync(200, "bench 10 8", 10, app.PostgresConnectionString);
+    result.DirectW2 = await run.SequentialDirectAsync(await hangar.MessagesAsync(w2Chat), 10);
     for (var i = 0; i < 3; i++)
     {
         var cpu = Cpu.Snapshot(pids);
@@ -106,7 +106,7 @@ async Task RunAllAsync(Workloads run, AgentResult result, Dictionary<string, int
         result.RssAfterW3.Add(services.ToDictionary(s => s, s => ProcessStats.RssMiB(processes[s])));
     }
 
-    result.W4 = await run.SequentialTurnsAsync(50, "tool", 1, app.PostgresConnectionString);
+    (result.W4, _) = await run.SequentialTurnsAsync(50, "tool", 1, app.PostgresConnectionString);
     result.W5 = await run.ResumeOnAnotherNodeAsync(20000, 8, 5000, app.StreamHubUrls[1], async chatId =>
         (await redis.ExecuteAsync("XREVRANGE", Hangar.Contracts.ChatEvents.StreamKey(chatId), "+", "-", "COUNT", 1))[0][0].AsString()!);
 }

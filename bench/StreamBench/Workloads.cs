@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 
 namespace Hangar.StreamBench;
 
@@ -66,9 +67,9 @@ internal sealed class Workloads(HangarClient hangar, HttpClient http, Guid agent
 
     /// <summary>
     /// W2 (short turns) and W4 (tool-call turns): sequential turns on one chat, one stream open throughout; with
-    /// <paramref name="postgres"/>, where the time to first chunk went.
+    /// <paramref name="postgres"/>, where the time to first chunk went. Returns the chat too.
     /// </summary>
-    public async Task<TurnsResult> SequentialTurnsAsync(int turns, string text, int deltas, string? postgres = null)
+    public async Task<(TurnsResult Result, Guid ChatId)> SequentialTurnsAsync(int turns, string text, int deltas, string? postgres = null)
     {
         var (chatId, url) = await hangar.CreateChatAsync(agentId, null);
         await using var stream = new ChatStream(http, url);
@@ -83,17 +84,25 @@ internal sealed class Workloads(HangarClient hangar, HttpClient http, Guid agent
             done.Add(turn);
         }
 
-        return TurnsResult.Of(done, postgres is null ? null : await LatencyBreakdown.QueryAsync(postgres, chatId, done));
+        return (TurnsResult.Of(done, postgres is null ? null : await LatencyBreakdown.QueryAsync(postgres, chatId, done)), chatId);
     }
 
-    /// <summary>W2's ceiling: the same turns from the agent directly, one after the other.</summary>
-    public async Task<TurnsResult> SequentialDirectAsync(int turns, string text, int deltas)
+    /// <summary>
+    /// W2's ceiling: the same turns from the agent directly, one after the other, each with the history the agent got
+    /// through Hangar (<paramref name="history"/>, the chat's stored messages, up to and including the turn's message).
+    /// </summary>
+    public async Task<TurnsResult> SequentialDirectAsync(List<JsonObject> history, int deltas)
     {
         var done = new List<Turn>();
-        for (var i = 0; i < turns; i++)
+        for (var i = 0; i < history.Count; i++)
         {
+            if (history[i]["role"]!.GetValue<string>() != "user")
+            {
+                continue;
+            }
+
             var turn = new Turn(deltas, 8);
-            await DirectAgent.RunTurnAsync(http, agentUrl, text, turn);
+            await DirectAgent.RunTurnAsync(http, agentUrl, new JsonArray([.. history[..(i + 1)].Select(m => m.DeepClone())]), turn);
             done.Add(turn);
         }
 
