@@ -177,13 +177,15 @@ public sealed class HangarApp : IAsyncDisposable
         for (var i = 0; i < options.StreamHubReplicas; i++)
         {
             var port = i == 0 ? streamHubPort : options.StreamHubPort is { } first ? first + i : FreePort.Next();
-            StartService(options.StreamHubReplicas == 1 ? "streamhub" : $"streamhub-{i}", "StreamHub", port, environment);
+            var name = options.StreamHubReplicas == 1 ? "streamhub" : $"streamhub-{i}";
+            StartService(name, "StreamHub", port, WithResourceEnvironment(environment, options, name));
         }
 
         for (var i = 0; i < options.ApiReplicas; i++)
         {
             var port = options.ApiPort is { } first ? first + i : FreePort.Next();
-            StartService(options.ApiReplicas == 1 ? "apiservice" : $"apiservice-{i}", "ApiService", port, environment);
+            var name = options.ApiReplicas == 1 ? "apiservice" : $"apiservice-{i}";
+            StartService(name, "ApiService", port, WithResourceEnvironment(environment, options, name));
         }
 
         await WaitAllHealthyAsync(cancellationToken).ConfigureAwait(false);
@@ -193,6 +195,17 @@ public sealed class HangarApp : IAsyncDisposable
             StartService("deployer", "Deployer", FreePort.Next(), DeployerEnvironment(DeployerRuntime, $"deployer-{Environment.ProcessId}"));
             await WaitAllHealthyAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    private static Dictionary<string, string> WithResourceEnvironment(Dictionary<string, string> environment, HangarAppOptions options, string name)
+    {
+        var own = new Dictionary<string, string>(environment);
+        foreach (var (key, value) in options.ResourceEnvironment.GetValueOrDefault(name) ?? [])
+        {
+            own[key] = value;
+        }
+
+        return own;
     }
 
     /// <summary>The Aspire dashboard's login URL (with its browser token) when the app started one.</summary>

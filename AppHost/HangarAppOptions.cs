@@ -94,4 +94,10 @@ public sealed class HangarAppOptions
 
     /// <summary>More environment for every service, e.g. <c>Hangar__Runs__LeaseDuration</c> or <c>OTEL_*</c>.</summary>
     public Dictionary<string, string> Environment { get; set; } = [];
+
+    /// <summary>
+    /// More environment for one service, by resource name (<c>apiservice-1</c>), over <see cref="Environment"/>: a
+    /// replica set up unlike the others.
+    /// </summary>
+    public Dictionary<string, Dictionary<string, string>> ResourceEnvironment { get; set; } = [];
 }
