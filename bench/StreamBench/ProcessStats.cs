@@ -2,6 +2,9 @@ using System.Globalization;
 
 namespace Hangar.StreamBench;
 
+/// <summary>A process's proportional share of memory and the shared clean pages within its resident memory, MiB.</summary>
+internal sealed record MemoryShare(double Pss, double SharedClean);
+
 /// <summary>CPU time and memory of processes, read from <c>/proc</c>.</summary>
 internal static class ProcessStats
 {
@@ -31,6 +34,19 @@ internal static class ProcessStats
 
     /// <summary>The highest resident memory since the process started (<c>VmHWM</c>), in MiB.</summary>
     public static double PeakRssMiB(int pid) => StatusKiB(pid, "VmHWM:") / 1024.0;
+
+    /// <summary>
+    /// The process's proportional share of memory (<c>Pss</c>) and its shared clean pages now, from
+    /// <c>smaps_rollup</c>. Resident memory counts in full the runtime's and framework's code pages, which every .NET
+    /// process on the machine maps from the same files (shared clean); the proportional share divides them among
+    /// the processes that map them.
+    /// </summary>
+    public static MemoryShare MemoryShareMiB(int pid)
+    {
+        var fields = File.ReadLines($"/proc/{pid}/smaps_rollup").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length == 3 && f[2] == "kB").ToDictionary(f => f[0], f => long.Parse(f[1], CultureInfo.InvariantCulture) / 1024.0);
+        return new(fields["Pss:"], fields["Shared_Clean:"]);
+    }
 
     private static long StatusKiB(int pid, string field)
     {

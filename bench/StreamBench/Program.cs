@@ -106,6 +106,8 @@ async Task RunAllAsync(Workloads run, AgentResult result, Dictionary<string, int
         result.RssAfterW3.Add(services.ToDictionary(s => s, s => ProcessStats.RssMiB(processes[s])));
     }
 
+    result.MemoryAfterW3 = services.ToDictionary(s => s, s => ProcessStats.MemoryShareMiB(processes[s]));
+
     (result.W4, _) = await run.SequentialTurnsAsync(50, "tool", 1, app.PostgresConnectionString);
     result.W5 = await run.ResumeOnAnotherNodeAsync(20000, 8, 5000, app.StreamHubUrls[1], async chatId =>
         (await redis.ExecuteAsync("XREVRANGE", Hangar.Contracts.ChatEvents.StreamKey(chatId), "+", "-", "COUNT", 1))[0][0].AsString()!);

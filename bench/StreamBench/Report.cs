@@ -32,6 +32,9 @@ internal sealed class AgentResult(string agent)
     public List<Dictionary<string, double>> RssAfterW3 { get; } = [];
 
     public Dictionary<string, double> PeakRss { get; set; } = [];
+
+    /// <summary>Each service's proportional share of memory and its shared clean pages after the last W3 repetition.</summary>
+    public Dictionary<string, MemoryShare> MemoryAfterW3 { get; set; } = [];
 }
 
 /// <summary>The figures, as Markdown tables against issue 6's targets.</summary>
@@ -76,6 +79,8 @@ internal sealed class Report
             Row(output, "CPU per 1,000 chunks, W3: services + Redis + PostgreSQL", "", Ms(cpuW3), "≤ 10 ms", cpuW3 <= 10);
             Row(output, "RSS after each W3 repetition, MiB", "", string.Join("; ", a.RssAfterW3.Select(r => string.Join(" ", r.Values.Select(v => v.ToString("0", CultureInfo.InvariantCulture))))), "flat", null);
             Row(output, "peak RSS per service, MiB", "", string.Join(", ", a.PeakRss.Select(p => $"{p.Key} {p.Value:0}")), "≤ 150", a.PeakRss.Values.All(v => v <= 150));
+            Row(output, "after W3: proportional share (Pss) / shared runtime code in the RSS, MiB", "",
+                string.Join(", ", a.MemoryAfterW3.Select(p => $"{p.Key} {p.Value.Pss:0} / {p.Value.SharedClean:0}")), "", null);
 
             output.WriteLine("\nCPU milliseconds per 1,000 chunks, by process (median repetition):\n");
             output.WriteLine("| process | W1 | W3 |");
