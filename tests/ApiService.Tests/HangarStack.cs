@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -120,6 +121,7 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
 
         if (Directory.Exists(_processData))
         {
+            StopProcessDeployments();
             Directory.Delete(_processData, recursive: true);
         }
 
@@ -129,6 +131,29 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
         await Agent.DisposeAsync();
         await Otlp.DisposeAsync();
         Api.Dispose();
+    }
+
+    /// <summary>
+    /// A Deployer stopped on purpose stops the processes it started, not those it adopted from one the tests killed:
+    /// this stack's instances go with it, found by the records the process runtime keeps.
+    /// </summary>
+    private void StopProcessDeployments()
+    {
+        foreach (var record in Directory.EnumerateFiles(_processData, "instance.json", SearchOption.AllDirectories))
+        {
+            try
+            {
+                using var wrapper = Process.GetProcessById(JsonNode.Parse(File.ReadAllText(record))!["Pid"]!.GetValue<int>());
+                if (wrapper.ProcessName == "hangar-wrapper")
+                {
+                    wrapper.Kill(entireProcessTree: true);
+                }
+            }
+            catch (ArgumentException)
+            {
+                // Already gone.
+            }
+        }
     }
 
     private static Action<string, string>? EchoTo(string? log)
