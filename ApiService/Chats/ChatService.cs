@@ -121,17 +121,17 @@ internal sealed class ChatService(
         // straight to the agent, without waiting for a worker or another round trip.
         var owner = behavior == SendBehavior.Append ? null : worker.OwnerWithRoom;
         var trace = RunTracing.ForNewRun(activity);
-        var (runId, firstStepId) = (Guid.CreateVersion7(), Guid.CreateVersion7());
+        var runId = Guid.CreateVersion7();
         if (behavior != SendBehavior.Append)
         {
             batch.BatchCommands.Add(EnsureRun(organizationId, chatId, runId, owner, trace));
             if (owner is not null)
             {
-                RunStore.AddStepStart(batch, runId, chatId, epoch: 1, firstStepId);
+                RunStore.AddStepStart(batch, runId, chatId, epoch: 1, Guid.CreateVersion7());
             }
         }
 
-        var (agentId, stored, interrupted, run, epoch, firstStep) = await ReadSentAsync(batch, messages.Count, behavior, owner is null ? null : firstStepId, ct);
+        var (agentId, stored, interrupted, run, epoch, firstStep) = await ReadSentAsync(batch, messages.Count, behavior, startsStep: owner is not null, ct);
         if (agentId is null)
         {
             return null;
@@ -158,7 +158,7 @@ internal sealed class ChatService(
 
             if (firstStep is not null)
             {
-                worker.Start(new RunLease(run.Id, chatId, organizationId, agentId.Value, epoch, RunTracing.ParentOf(trace.TraceId, trace.ParentSpanId), run), firstStep);
+                worker.Start(new RunLease(run, organizationId, agentId.Value, epoch, RunTracing.ParentOf(trace.TraceId, trace.ParentSpanId)), firstStep);
             }
             else if (owner is null)
             {
@@ -222,7 +222,7 @@ internal sealed class ChatService(
     /// interrupted run, the run with its lease epoch, and the first step when the run was created claimed.
     /// </summary>
     private static async Task<(Guid? AgentId, List<Message> Stored, Guid? Interrupted, Run? Run, long Epoch, StepContext? FirstStep)> ReadSentAsync(
-        NpgsqlBatch batch, int messageCount, SendBehavior behavior, Guid? firstStepId, CancellationToken ct)
+        NpgsqlBatch batch, int messageCount, SendBehavior behavior, bool startsStep, CancellationToken ct)
     {
         await using var reader = await batch.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct))
@@ -255,11 +255,11 @@ internal sealed class ChatService(
         await reader.ReadAsync(ct);
         var (run, epoch) = (ChatStore.ReadRun(reader), reader.GetInt64(ChatStore.RunColumnCount));
         StepContext? firstStep = null;
-        if (firstStepId is { } stepId)
+        if (startsStep)
         {
             // No step starts when the run waits behind another of the chat, and no history is read then.
             await reader.NextResultAsync(ct);
-            (firstStep, _) = await RunStore.ReadStepStartAsync(reader, stepId, ct);
+            (firstStep, _) = await RunStore.ReadStepStartAsync(reader, ct);
         }
 
         return (agentId, stored, interrupted, run, epoch, firstStep);

@@ -7,8 +7,13 @@ using Npgsql;
 
 namespace Hangar.ApiService.Runs;
 
-/// <summary>What one step needs: where the agent is and the whole history; <see cref="Started"/> is the step as stored.</summary>
-internal sealed record StepContext(Guid StepId, int Number, Guid? DeploymentId, string Target, string? AgentUrl, List<StoredUiMessage> History, Step Started);
+/// <summary>What one step needs: the step as stored, where the agent is and the whole history.</summary>
+internal sealed record StepContext(Step Started, Guid? DeploymentId, string Target, string? AgentUrl, List<StoredUiMessage> History)
+{
+    public Guid StepId => Started.Id;
+
+    public int Number => Started.Number;
+}
 
 /// <summary>The SQL of the control loop. Every write of an owner is conditioned on its lease epoch.</summary>
 internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options)
@@ -32,8 +37,8 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
 
             var run = ChatStore.ReadRun(reader);
             var at = ChatStore.RunColumnCount;
-            return new RunLease(run.Id, run.ChatId, reader.GetGuid(at), reader.GetGuid(at + 1), reader.GetInt64(at + 2),
-                RunTracing.ParentOf(run.TraceId, reader.GetStringOrNull(at + 3)), run);
+            return new RunLease(run, reader.GetGuid(at), reader.GetGuid(at + 1), reader.GetInt64(at + 2),
+                RunTracing.ParentOf(run.TraceId, reader.GetStringOrNull(at + 3)));
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -101,7 +106,7 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
         await using var batch = db.CreateBatch().PlannedOnce();
         AddStepStart(batch, lease.RunId, lease.ChatId, lease.Epoch, stepId);
         await using var reader = await batch.ExecuteReaderAsync(ct);
-        return await ReadStepStartAsync(reader, stepId, ct);
+        return await ReadStepStartAsync(reader, ct);
     }
 
     /// <summary>
@@ -111,7 +116,7 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
     /// </summary>
     public static void AddStepStart(NpgsqlBatch batch, Guid runId, Guid chatId, long epoch, Guid stepId)
     {
-        batch.BatchCommands.Add(Command($"""
+        batch.BatchCommands.Add(new NpgsqlBatchCommand($"""
             with r as (update runs set step_count = step_count + 1
                        where id = @run and lease_epoch = @epoch and status = 'running' and not stop_requested and not interrupt_requested
                        returning id, chat_id, step_count),
@@ -122,15 +127,15 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
             select s.*, d.url, coalesce(d.target, 'production'),
                    (select stop_requested from runs where id = @run), (select interrupt_requested from runs where id = @run)
             from (select 1) one left join s on true left join deployments d on d.id = s.deployment_id
-            """, ("run", runId), ("epoch", epoch), ("step", stepId)));
-        batch.BatchCommands.Add(Command("""
+            """).With("run", runId).With("epoch", epoch).With("step", stepId));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("""
             select id, role, parts::text, metadata::text from messages
             where chat_id = @chat and exists (select 1 from steps where id = @step) order by created_at, seq
-            """, ("chat", chatId), ("step", stepId)));
+            """).With("chat", chatId).With("step", stepId));
     }
 
     /// <summary>Reads the results of <see cref="AddStepStart"/>; the reader is on the first of them, before its row.</summary>
-    public static async Task<(StepContext? Step, StopReason Reason)> ReadStepStartAsync(NpgsqlDataReader reader, Guid stepId, CancellationToken ct)
+    public static async Task<(StepContext? Step, StopReason Reason)> ReadStepStartAsync(NpgsqlDataReader reader, CancellationToken ct)
     {
         await reader.ReadAsync(ct);
         var at = ChatStore.StepColumnCount;
@@ -153,7 +158,7 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
                 reader.IsDBNull(3) ? (ReadOnlyMemory<byte>?)null : System.Text.Encoding.UTF8.GetBytes(reader.GetString(3))));
         }
 
-        return (new StepContext(stepId, started.Number, deploymentId, target, url, history, started), StopReason.None);
+        return (new StepContext(started, deploymentId, target, url, history), StopReason.None);
     }
 
     /// <summary>
@@ -165,8 +170,8 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
         // One batch, one implicit transaction: the fence locks the run row, and the writes after it happen only if it held.
         const string Fenced = "exists (select 1 from runs where id = @run and lease_epoch = @epoch and status = 'running')";
         await using var batch = db.CreateBatch().PlannedOnce();
-        batch.BatchCommands.Add(Command("select 1 from runs where id = @run and lease_epoch = @epoch and status = 'running' for update",
-            ("run", lease.RunId), ("epoch", lease.Epoch)));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("select 1 from runs where id = @run and lease_epoch = @epoch and status = 'running' for update")
+            .With("run", lease.RunId).With("epoch", lease.Epoch));
         var saysSomething = outcome.Parts.Count > 0;
         if (saysSomething)
         {
@@ -245,16 +250,5 @@ internal sealed class RunStore(NpgsqlDataSource db, IOptions<RunOptions> options
     {
         await using var command = db.CreateCommand($"select {ChatStore.StepColumns} from steps where id = @id").With("id", stepId);
         return await ChatStore.SingleAsync(command, ChatStore.ReadStep, ct);
-    }
-
-    private static NpgsqlBatchCommand Command(string sql, params (string Name, object Value)[] parameters)
-    {
-        var command = new NpgsqlBatchCommand(sql);
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-
-        return command;
     }
 }

@@ -33,8 +33,8 @@ public sealed class BackingServerRestartTests(HangarStack stack)
         foreach (var url in stack.ApiUrls)
         {
             using var api = HangarStack.Client(url, HangarStack.ApiKey);
-            Assert.Equal("echo: before the database restart", await LastReplyAsync(api, before));
-            Assert.Equal(string.Concat(SlowDeltas), await LastReplyAsync(api, chatId));
+            Assert.Equal("echo: before the database restart", await HangarStack.LastReplyAsync(api, before));
+            Assert.Equal(string.Concat(SlowDeltas), await HangarStack.LastReplyAsync(api, chatId));
             var run = Assert.Single((await api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/runs", Ct))!);
             Assert.Equal("completed", run!["status"]!.ToString());
         }
@@ -68,8 +68,8 @@ public sealed class BackingServerRestartTests(HangarStack stack)
         Assert.InRange(reset, events.FindIndex(e => Delta(e) == lastBeforeTheGap) + 1, created - 1);
 
         Assert.Equal(string.Concat(SlowDeltas), events[created].Data["parts"]!.AsArray().Single(p => p!["type"]!.ToString() == "text")!["text"]!.ToString());
-        Assert.Equal(string.Concat(SlowDeltas), await LastReplyAsync(stack.Api, chatId));
-        Assert.Equal("echo: before the redis restart", await LastReplyAsync(stack.Api, before));
+        Assert.Equal(string.Concat(SlowDeltas), await HangarStack.LastReplyAsync(stack.Api, chatId));
+        Assert.Equal("echo: before the redis restart", await HangarStack.LastReplyAsync(stack.Api, before));
 
         // The streams were kept on disk: the earlier chat reads back whole on either StreamHub, and new chats stream.
         foreach (var hub in stack.App.StreamHubUrls)
@@ -113,10 +113,4 @@ public sealed class BackingServerRestartTests(HangarStack stack)
         e.Type == ChatEvents.MessageChunkAdded && e.Data["chunk"]!["type"]!.ToString() == "text-delta" ? e.Data["chunk"]!["delta"]!.ToString() : null;
 
     private static List<string> Deltas(List<SseEvent> events) => [.. events.Select(Delta).OfType<string>()];
-
-    private static async Task<string> LastReplyAsync(HttpClient api, Guid chatId)
-    {
-        var messages = await api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/messages", Ct);
-        return messages![^1]!["parts"]!.AsArray().Single(p => p!["type"]!.ToString() == "text")!["text"]!.ToString();
-    }
 }

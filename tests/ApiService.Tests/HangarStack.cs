@@ -204,10 +204,10 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
     public async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, string? agentUrl = null) =>
         await StartChatAsync(text, await CreateAgentAsync(url: agentUrl));
 
-    /// <summary>A chat with one user message for an agent that exists.</summary>
-    public async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, Guid agentId)
+    /// <summary>A chat with one user message for an agent that exists, through <paramref name="api"/> (this stack's by default).</summary>
+    public async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(string text, Guid agentId, HttpClient? api = null)
     {
-        var response = await Api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { UserMessage(text) } });
+        var response = await (api ?? Api).PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { UserMessage(text) } });
         if (response.StatusCode != HttpStatusCode.Created)
         {
             throw new InvalidOperationException($"Creating a chat answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
@@ -244,6 +244,13 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
 
             await Task.Delay(100);
         }
+    }
+
+    /// <summary>The text of the chat's last message.</summary>
+    public static async Task<string> LastReplyAsync(HttpClient api, Guid chatId)
+    {
+        var messages = await api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/messages");
+        return messages![^1]!["parts"]!.AsArray().Single(p => p!["type"]!.ToString() == "text")!["text"]!.ToString();
     }
 
     public static object UserMessage(string text) => new { role = "user", parts = new[] { new { type = "text", text } } };

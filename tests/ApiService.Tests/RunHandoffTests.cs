@@ -32,32 +32,18 @@ public sealed class RunHandoffTests(HangarStack stack)
         var agentId = await stack.CreateAgentAsync(api);
 
         // The slow reply (10 s) takes apiservice-0's only place.
-        var (slowChat, slow) = await StartChatAsync(api, agentId, "slow");
+        var (slowChat, slow) = await stack.StartChatAsync("slow", agentId, api);
         Assert.Equal("running", slow["run"]!["status"]!.ToString());
 
-        var (_, queued) = await StartChatAsync(api, agentId, "handed over");
+        var (queuedChat, queued) = await stack.StartChatAsync("handed over", agentId, api);
         Assert.Equal("pending", queued["run"]!["status"]!.ToString());
         var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(queued), SseClient.RunEnded, timeout: TimeSpan.FromSeconds(8));
 
         Assert.Equal("completed", events[^1].Data["status"]!.ToString());
-        Assert.Equal("echo: handed over", await LastReplyAsync(api, queued["chat"]!["id"]!.GetValue<Guid>()));
+        Assert.Equal("echo: handed over", await HangarStack.LastReplyAsync(api, queuedChat));
         // apiservice-0 was full all along, so apiservice-1 ran it.
         var slowRun = (await api.GetFromJsonAsync<JsonArray>($"/api/chats/{slowChat}/runs", Ct))!.Single()!;
         Assert.Equal("running", slowRun["status"]!.ToString());
         (await api.PostAsync($"/api/chats/{slowChat}/stop", null, Ct)).EnsureSuccessStatusCode();
-    }
-
-    private static async Task<(Guid ChatId, JsonObject Response)> StartChatAsync(HttpClient api, Guid agentId, string text)
-    {
-        var response = await api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { HangarStack.UserMessage(text) } }, Ct);
-        response.EnsureSuccessStatusCode();
-        var body = (await response.Content.ReadFromJsonAsync<JsonObject>(Ct))!;
-        return (body["chat"]!["id"]!.GetValue<Guid>(), body);
-    }
-
-    private static async Task<string> LastReplyAsync(HttpClient api, Guid chatId)
-    {
-        var messages = await api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/messages", Ct);
-        return string.Concat(messages![^1]!["parts"]!.AsArray().Where(p => p!["type"]!.ToString() == "text").Select(p => p!["text"]!.ToString()));
     }
 }
