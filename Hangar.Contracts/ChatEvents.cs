@@ -1,8 +1,11 @@
 namespace Hangar.Contracts;
 
 /// <summary>
-/// The chat event stream: one Redis stream per chat, entries with fields <c>type</c> and <c>data</c> (JSON). The
-/// Redis entry id is the event id clients see and resume from (ARCHITECTURE.md, "Contracts between processes").
+/// The chat event stream: one Redis stream per chat. An entry holds one event, fields <c>type</c> and <c>data</c>
+/// (JSON), or, when an agent streams faster than Redis answers, up to <see cref="MaxEventsPerEntry"/> events as
+/// repeated <c>type</c>, <c>data</c> pairs, so that a burst of chunks costs Redis a few appends instead of one
+/// each. The event id clients see and resume from is the entry id for an entry's last event and
+/// <c>{entry id}.{index}</c> (from 0) for the ones before it (ARCHITECTURE.md, "Contracts between processes").
 /// </summary>
 public static class ChatEvents
 {
@@ -21,6 +24,9 @@ public static class ChatEvents
 
     public const string TypeField = "type";
     public const string DataField = "data";
+
+    /// <summary>Events one stream entry holds at most; StreamHub's queue bounds count on it.</summary>
+    public const int MaxEventsPerEntry = 16;
 
     public static string StreamKey(Guid chatId) => $"hangar:chat:{chatId}";
 }

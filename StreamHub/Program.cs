@@ -9,6 +9,8 @@ builder.AddServiceDefaults("Hangar.StreamHub");
 builder.Services.AddOptions<StreamHubOptions>().BindConfiguration(StreamHubOptions.Section)
     .Validate(o => !string.IsNullOrWhiteSpace(o.SigningKey), "Hangar:SigningKey is required: the same secret ApiService signs stream tickets with.")
     .Validate(o => o.MaxQueuedEvents > 0 && o.ChatsPerReader > 0 && o.ReadBatchSize > 0, "Hangar:MaxQueuedEvents, ChatsPerReader and ReadBatchSize must be positive.")
+    .Validate(o => (long)o.ReadBatchSize * ChatEvents.MaxEventsPerEntry <= o.MaxQueuedEvents,
+        $"Hangar:MaxQueuedEvents must hold one full read: at least Hangar:ReadBatchSize × {ChatEvents.MaxEventsPerEntry} (the events a stream entry may hold).")
     .Validate(_ => builder.Configuration.GetConnectionString("redis") is not null, "ConnectionStrings:redis is not set.")
     .ValidateOnStart();
 builder.Services.AddSingleton(TimeProvider.System);

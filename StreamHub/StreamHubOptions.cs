@@ -11,7 +11,11 @@ public sealed class StreamHubOptions
     /// <summary>How long a stream may be idle before a heartbeat (an SSE comment; a ping on WebSockets). Default 15 s.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Events read from Redis per stream and round trip. Default 512.</summary>
+    /// <summary>
+    /// Stream entries read from Redis per stream and round trip, each one event or up to 16 chunks of a burst. Default
+    /// 512. Times 16, it must not exceed <see cref="MaxQueuedEvents"/>: one read of a reader that fell behind would
+    /// close clients that keep up.
+    /// </summary>
     public int ReadBatchSize { get; set; } = 512;
 
     /// <summary>

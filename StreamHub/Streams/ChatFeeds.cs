@@ -229,7 +229,7 @@ internal sealed class ChatFeed(string key)
         Subscription[] subscribers;
         lock (_gate)
         {
-            _position = batch.Last;
+            _position = batch.LastEntry;
             subscribers = _subscribers;
         }
 

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Hangar.StreamHub.Streams;
 
 /// <summary>
-/// <c>GET /streams/chats/{chatId}</c>: the chat's events as Server-Sent Events (<c>id:</c> the Redis entry id,
+/// <c>GET /streams/chats/{chatId}</c>: the chat's events as Server-Sent Events (<c>id:</c> the event id, see <see cref="EventId"/>,
 /// <c>event:</c> the type, <c>data:</c> JSON), or as JSON text frames when the request is a WebSocket upgrade. A client
 /// resumes with <c>Last-Event-ID</c> (or <c>?after=</c>) on any node and gets every later event once, in order: the
 /// events live in Redis, not here. When the events after that position are gone (trimmed, or the stream expired),
@@ -28,9 +28,9 @@ public static class ChatStreamEndpoint
         }
 
         var asked = context.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? context.Request.Query["after"].FirstOrDefault() ?? "0-0";
-        if (!StreamId.TryParse(asked, out var after))
+        if (!EventId.TryParse(asked, out var after))
         {
-            await Results.Problem(statusCode: 400, title: "Bad resume position.", detail: $"'{asked}' is not an event id (like 1732239000000-0).").ExecuteAsync(context);
+            await Results.Problem(statusCode: 400, title: "Bad resume position.", detail: $"'{asked}' is not an event id (like 1732239000000-0 or 1732239000000-0.3).").ExecuteAsync(context);
             return;
         }
 
@@ -81,35 +81,37 @@ public static class ChatStreamEndpoint
 
     /// <summary>Reset if need be, catch up from Redis, then follow the feed.</summary>
     private static async Task ServeAsync(
-        Guid chatId, StreamId after, Subscription subscription, EventWriter writer, RedisConnection redis, StreamHubOptions options, StreamMetrics metrics)
+        Guid chatId, EventId after, Subscription subscription, EventWriter writer, RedisConnection redis, StreamHubOptions options, StreamMetrics metrics)
     {
         var key = ChatEvents.StreamKey(chatId);
         var state = await StreamState.ReadAsync(redis, key);
-        if (after != StreamId.Zero)
+        if (after != EventId.Zero)
         {
-            metrics.Resumes.Add(1, new KeyValuePair<string, object?>("reset", state.Missed(after)));
+            metrics.Resumes.Add(1, new KeyValuePair<string, object?>("reset", state.Missed(after.Entry)));
         }
 
-        if (state.Missed(after))
+        if (state.Missed(after.Entry))
         {
             after = await WriteResetAsync(writer, chatId, after, state.ResumeAfter);
         }
 
-        // Catch up to where the feed took over, from the event the client has (inclusive): if that one is gone, the
-        // stream was trimmed past it.
-        while (!subscription.FellBehind && after < subscription.Start)
+        // Catch up to where the feed took over, from the entry of the event the client has (inclusive): if that entry
+        // is gone, the stream was trimmed past it.
+        var start = EventId.EndOf(subscription.Start);
+        while (!subscription.FellBehind && after < start)
         {
             var end = subscription.Start.ToString();
-            var backlog = after == StreamId.Zero
+            var entry = after.Entry.ToString();
+            var backlog = after == EventId.Zero
                 ? await redis.XRangeAsync(key, "-", end, options.ReadBatchSize)
-                : await redis.XRangeAsync(key, after.ToString(), end, options.ReadBatchSize + 1);
-            if (after != StreamId.Zero && (backlog.Count == 0 || backlog[0].Id != after.ToString()))
+                : await redis.XRangeAsync(key, entry, end, options.ReadBatchSize + 1);
+            if (after != EventId.Zero && (backlog.Count == 0 || backlog[0].Id != entry))
             {
                 after = await WriteResetAsync(writer, chatId, after, (await StreamState.ReadAsync(redis, key)).ResumeAfter);
                 continue;
             }
 
-            var fresh = after == StreamId.Zero ? backlog : backlog.Skip(1).ToList();
+            List<StreamEvent> fresh = [.. StreamEvent.In(backlog).Where(e => e.Id > after)];
             if (fresh.Count == 0)
             {
                 break;
@@ -118,7 +120,7 @@ public static class ChatStreamEndpoint
             await writer.WriteAsync(fresh);
             await writer.FlushAsync();
             metrics.EventsOut.Add(fresh.Count);
-            after = StreamId.Parse(fresh[^1].Id);
+            after = fresh[^1].Id;
         }
 
         while (!writer.Closed.IsCancellationRequested)
@@ -126,7 +128,7 @@ public static class ChatStreamEndpoint
             var written = 0;
             while (subscription.TryRead(out var batch))
             {
-                if (batch.GapBefore is { } gap && gap >= after)
+                if (batch.GapBefore is { } gap && EventId.EndOf(gap) >= after)
                 {
                     after = await WriteResetAsync(writer, chatId, after, gap);
                 }
@@ -134,7 +136,7 @@ public static class ChatStreamEndpoint
                 if (batch.Last > after)
                 {
                     await writer.WriteAsync(batch, after);
-                    written += batch.Entries.Count;
+                    written += batch.First > after ? batch.Count : batch.After(after).Count();
                     after = batch.Last;
                 }
             }
@@ -163,10 +165,10 @@ public static class ChatStreamEndpoint
         }
     }
 
-    private static async Task<StreamId> WriteResetAsync(EventWriter writer, Guid chatId, StreamId asked, StreamId resumeAfter)
+    private static async Task<EventId> WriteResetAsync(EventWriter writer, Guid chatId, EventId asked, StreamId resumeAfter)
     {
-        await writer.WriteResetAsync(resumeAfter.ToString(), ResetData.For(chatId, asked, resumeAfter));
-        return resumeAfter;
+        await writer.WriteResetAsync(resumeAfter, ResetData.For(chatId, asked, resumeAfter));
+        return EventId.EndOf(resumeAfter);
     }
 
     private static string? BearerToken(HttpContext context)

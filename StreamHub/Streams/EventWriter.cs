@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text;
-using Hangar.Redis;
 
 namespace Hangar.StreamHub.Streams;
 
@@ -14,11 +13,12 @@ internal abstract class EventWriter
     public abstract string Transport { get; }
 
     /// <summary>Writes the batch's events after <paramref name="after"/> (none, some or all of them), without flushing.</summary>
-    public abstract ValueTask WriteAsync(EventBatch batch, StreamId after);
+    public abstract ValueTask WriteAsync(EventBatch batch, EventId after);
 
-    public abstract ValueTask WriteAsync(IReadOnlyList<RedisStreamEntry> entries);
+    public abstract ValueTask WriteAsync(IReadOnlyList<StreamEvent> events);
 
-    public abstract ValueTask WriteResetAsync(string id, ReadOnlySpan<byte> data);
+    /// <summary>A <c>reset</c> whose id is the entry the stream goes on after.</summary>
+    public abstract ValueTask WriteResetAsync(StreamId resumeAfter, ReadOnlySpan<byte> data);
 
     public abstract ValueTask FlushAsync();
 
@@ -30,9 +30,6 @@ internal abstract class EventWriter
     /// from the last event it got. Called from the feed's reader, so it must not wait.
     /// </summary>
     public abstract void Abort();
-
-    protected static IEnumerable<RedisStreamEntry> After(EventBatch batch, StreamId after) =>
-        batch.Entries.Where(e => StreamId.Parse(e.Id) > after);
 }
 
 /// <summary>Server-Sent Events: <c>id:</c>, <c>event:</c>, <c>data:</c> per event, a comment as the heartbeat.</summary>
@@ -53,17 +50,17 @@ internal sealed class SseEventWriter(HttpContext context) : EventWriter
         return new SseEventWriter(context);
     }
 
-    public override ValueTask WriteAsync(EventBatch batch, StreamId after) =>
+    public override ValueTask WriteAsync(EventBatch batch, EventId after) =>
         batch.First > after ? _body.WriteAsync(batch.Sse, Closed)
-        : batch.Last > after ? _body.WriteAsync(EventBatch.EncodeSse(After(batch, after)), Closed)
+        : batch.Last > after ? _body.WriteAsync(EventBatch.EncodeSse(batch.After(after)), Closed)
         : ValueTask.CompletedTask;
 
-    public override ValueTask WriteAsync(IReadOnlyList<RedisStreamEntry> entries) => _body.WriteAsync(EventBatch.EncodeSse(entries), Closed);
+    public override ValueTask WriteAsync(IReadOnlyList<StreamEvent> events) => _body.WriteAsync(EventBatch.EncodeSse(events), Closed);
 
-    public override ValueTask WriteResetAsync(string id, ReadOnlySpan<byte> data)
+    public override ValueTask WriteResetAsync(StreamId resumeAfter, ReadOnlySpan<byte> data)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        EventBatch.WriteSse(buffer, id, "reset"u8, data);
+        EventBatch.WriteSse(buffer, EventId.EndOf(resumeAfter), resumeAfter.ToString(), "reset"u8, data);
         return _body.WriteAsync(buffer.WrittenMemory, Closed);
     }
 
@@ -101,7 +98,7 @@ internal sealed class WebSocketEventWriter : EventWriter
     public static async Task<WebSocketEventWriter> StartAsync(HttpContext context) =>
         new(await context.WebSockets.AcceptWebSocketAsync(), context.RequestAborted);
 
-    public override async ValueTask WriteAsync(EventBatch batch, StreamId after)
+    public override async ValueTask WriteAsync(EventBatch batch, EventId after)
     {
         if (batch.First > after)
         {
@@ -112,19 +109,20 @@ internal sealed class WebSocketEventWriter : EventWriter
         }
         else if (batch.Last > after)
         {
-            await WriteAsync([.. After(batch, after)]);
+            await WriteAsync([.. batch.After(after)]);
         }
     }
 
-    public override async ValueTask WriteAsync(IReadOnlyList<RedisStreamEntry> entries)
+    public override async ValueTask WriteAsync(IReadOnlyList<StreamEvent> events)
     {
-        foreach (var entry in entries)
+        foreach (var e in events)
         {
-            await SendAsync(EventBatch.EncodeJson(entry));
+            await SendAsync(EventBatch.EncodeJson(e));
         }
     }
 
-    public override ValueTask WriteResetAsync(string id, ReadOnlySpan<byte> data) => SendAsync(EventBatch.EncodeJson(id, "reset"u8, data));
+    public override ValueTask WriteResetAsync(StreamId resumeAfter, ReadOnlySpan<byte> data) =>
+        SendAsync(EventBatch.EncodeJson(EventId.EndOf(resumeAfter), resumeAfter.ToString(), "reset"u8, data));
 
     public override ValueTask FlushAsync() => ValueTask.CompletedTask;
 
@@ -176,6 +174,6 @@ internal sealed class WebSocketEventWriter : EventWriter
 
 internal static class ResetData
 {
-    public static byte[] For(Guid chatId, StreamId asked, StreamId resumeAfter) => Encoding.UTF8.GetBytes(
+    public static byte[] For(Guid chatId, EventId asked, StreamId resumeAfter) => Encoding.UTF8.GetBytes(
         $$"""{"chat_id":"{{chatId}}","reason":"The events after {{asked}} are no longer buffered: reload the chat from the API, then continue from this event.","resume_after":"{{resumeAfter}}"}""");
 }

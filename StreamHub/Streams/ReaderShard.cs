@@ -128,8 +128,8 @@ internal sealed class ReaderShard : IAsyncDisposable
 
             var batch = new EventBatch(entries, await GapBeforeAsync(key, entries, streams).ConfigureAwait(false));
             feed.Dispatch(batch);
-            _metrics.EventsIn.Add(entries.Count);
-            _metrics.ReaderLag.Record(Math.Max(0, now - (long)batch.Last.Milliseconds));
+            _metrics.EventsIn.Add(batch.Count);
+            _metrics.ReaderLag.Record(Math.Max(0, now - (long)batch.LastEntry.Milliseconds));
         }
     }
 

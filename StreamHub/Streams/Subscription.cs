@@ -39,7 +39,7 @@ public sealed class Subscription : IDisposable
     {
         if (_queue.Reader.TryRead(out batch!))
         {
-            Interlocked.Add(ref _queuedEvents, -batch.Entries.Count);
+            Interlocked.Add(ref _queuedEvents, -batch.Count);
             return true;
         }
 
@@ -66,7 +66,7 @@ public sealed class Subscription : IDisposable
             return;
         }
 
-        if (Interlocked.Add(ref _queuedEvents, batch.Entries.Count) > _maxQueuedEvents)
+        if (Interlocked.Add(ref _queuedEvents, batch.Count) > _maxQueuedEvents)
         {
             if (_queue.Writer.TryComplete())
             {

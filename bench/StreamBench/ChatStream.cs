@@ -22,7 +22,7 @@ internal sealed class ChatStream : IAsyncDisposable
     private int _dropAfter;
     private string? _resumeUrl;
     private Func<Task<string>>? _newestEventId;
-    private (long Ms, long Seq)? _catchUpTarget;
+    private (long Ms, long Seq, long Index)? _catchUpTarget;
 
     public ChatStream(HttpClient http, string url)
     {
@@ -139,10 +139,14 @@ internal sealed class ChatStream : IAsyncDisposable
         return false;
     }
 
-    private static (long Ms, long Seq) Parse(ReadOnlySpan<byte> id)
+    /// <summary>An event id in stream order: <c>ms-seq</c> is an entry's last event, <c>ms-seq.i</c> its event i before that.</summary>
+    private static (long Ms, long Seq, long Index) Parse(ReadOnlySpan<byte> id)
     {
         var dash = id.IndexOf((byte)'-');
-        return (long.Parse(id[..dash]), long.Parse(id[(dash + 1)..]));
+        var dot = id.IndexOf((byte)'.');
+        return dot < 0
+            ? (long.Parse(id[..dash]), long.Parse(id[(dash + 1)..]), long.MaxValue)
+            : (long.Parse(id[..dash]), long.Parse(id[(dash + 1)..dot]), long.Parse(id[(dot + 1)..]));
     }
 
     /// <summary>A run's status when the run has ended, and its error if it has one.</summary>

@@ -77,6 +77,35 @@ public sealed class StreamHubTests(HangarStack stack)
         }
     }
 
+    [Theory]
+    [InlineData("yesterday")]
+    [InlineData("1732239000000")]
+    [InlineData("1732239000000-0.")]
+    [InlineData("1732239000000-0.x")]
+    [InlineData("1732239000000-0.-1")]
+    [InlineData("1732239000000-0.2147483647")]
+    public async Task BadResumePosition_Gets400NamingIt(string after)
+    {
+        var (_, send) = await stack.StartChatAsync("where from");
+        using var client = new HttpClient();
+        using var response = await client.GetAsync(WithAfter(HangarStack.StreamUrl(send), after), Ct);
+
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonObject>(Ct);
+        Assert.Contains($"'{after}' is not an event id", problem!["detail"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MissingTicket_Gets401()
+    {
+        var (_, send) = await stack.StartChatAsync("who is asking");
+        using var client = new HttpClient();
+        using var response = await client.GetAsync(new Uri(HangarStack.StreamUrl(send)).GetLeftPart(UriPartial.Path), Ct);
+
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Contains("stream ticket", (await response.Content.ReadFromJsonAsync<JsonObject>(Ct))!["title"]!.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task TrimmedOrExpiredPosition_GetsAReset_ThenTheStreamGoesOn()
     {
@@ -213,9 +242,15 @@ public sealed class StreamHubTests(HangarStack stack)
     private static string WithAfter(string url, string id) =>
         string.Join('&', url.Split('&').Where(p => !p.StartsWith("after=", StringComparison.Ordinal))) + "&after=" + Uri.EscapeDataString(id);
 
+    /// <summary>Event ids in stream order: <c>ms-seq</c> is an entry's last event, <c>ms-seq.i</c> its event i before that.</summary>
     private static int CompareIds(string? left, string? right)
     {
-        var (l, r) = (left!.Split('-').Select(ulong.Parse).ToArray(), right!.Split('-').Select(ulong.Parse).ToArray());
-        return l[0] != r[0] ? l[0].CompareTo(r[0]) : l[1].CompareTo(r[1]);
+        static (ulong, ulong, ulong) Parse(string id)
+        {
+            var parts = id.Split('-', '.').Select(ulong.Parse).ToArray();
+            return (parts[0], parts[1], parts.Length > 2 ? parts[2] : ulong.MaxValue);
+        }
+
+        return Parse(left!).CompareTo(Parse(right!));
     }
 }
