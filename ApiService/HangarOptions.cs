@@ -21,8 +21,9 @@ public sealed class HangarOptions
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
-    /// Approximate number of events kept in a chat's Redis stream (XADD MAXLEN ~). Default 100,000: room for a long
-    /// reply from a fast agent to a slower client (a chunk event is about 100 bytes in Redis).
+    /// Approximate number of entries kept in a chat's Redis stream (XADD MAXLEN ~), each holding one event or, in a fast
+    /// burst of chunks, up to 16. Default 100,000: room for a long reply from a fast agent to a slower client (a chunk
+    /// event is about 100 bytes in Redis).
     /// </summary>
     public int StreamMaxLength { get; set; } = 100_000;
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -114,29 +115,100 @@ internal sealed partial class ChatEventPublisher(RedisClients redis, IOptions<Ha
     private static byte[] ResetData(Guid chatId) => Encoding.UTF8.GetBytes(
         $$"""{"chat_id":"{{chatId}}","reason":"Redis lost some of this chat's events: reload the chat from the API, then continue from this event."}""");
 
-    private Task<RedisReply> Append(string key, string type, byte[] data) =>
-        redis.Commands.ExecuteAsync("XADD", key, "MAXLEN", "~", _maxLength, "*", ChatEvents.TypeField, type, ChatEvents.DataField, data);
+    /// <summary>One entry holding the events, all of one type (see <see cref="ChatEvents"/>).</summary>
+    private Task<RedisReply> Append(string key, string type, params ReadOnlySpan<byte[]> data)
+    {
+        var args = new RedisArg[6 + (4 * data.Length)];
+        (args[0], args[1], args[2], args[3], args[4], args[5]) = ("XADD", key, "MAXLEN", "~", _maxLength, "*");
+        for (var i = 0; i < data.Length; i++)
+        {
+            (args[6 + (4 * i)], args[7 + (4 * i)], args[8 + (4 * i)], args[9 + (4 * i)]) = (ChatEvents.TypeField, type, ChatEvents.DataField, data[i]);
+        }
+
+        return redis.Commands.ExecuteAsync(args);
+    }
 
     private Task<RedisReply> Expire(string key) => redis.Commands.ExecuteAsync("PEXPIRE", key, (long)_timeToLive.TotalMilliseconds);
 
     public static JsonTypeInfo<T> Json<T>() => (JsonTypeInfo<T>)ApiJsonContext.Default.GetTypeInfo(typeof(T))!;
 
     /// <summary>
-    /// <c>message.chunk.added</c> with <c>{"id": messageId, "chunk": …}</c>, the chunk's bytes as the agent sent them.
-    /// The stream's expiry is pushed back with the first chunk and then every quarter of its time to live, not with
-    /// every chunk.
+    /// Appends the chunks of one assistant message as <c>message.chunk.added</c> events with
+    /// <c>{"id": messageId, "chunk": …}</c>, the chunk's bytes as the agent sent them, in order. One append is in
+    /// flight at a time: a chunk that comes while none is goes out at once in an entry of its own; the chunks that
+    /// come while one is wait for it and then go out together, <see cref="ChatEvents.MaxEventsPerEntry"/> per entry. A
+    /// slow stream so costs one entry per chunk and no wait, a fast one a few entries per round trip to Redis. The
+    /// stream's expiry is pushed back with the first append and then every quarter of its time to live.
     /// </summary>
     internal sealed class ChunkAppender(ChatEventPublisher publisher, Guid chatId, string key, byte[] prefix)
     {
+        /// <summary>Chunks waiting for Redis before the agent's reply is read on.</summary>
+        private const int MaxWaiting = 2048;
+
+        private readonly Lock _gate = new();
+        private List<byte[]> _waiting = [];
+        private bool _sending;
+        private TaskCompletionSource? _sent;
         private long _expiryRefreshedAt = long.MinValue;
 
-        public Task<RedisReply> Append(ReadOnlySpan<byte> chunk)
+        /// <summary>Queues the chunk; waits only while <see cref="MaxWaiting"/> chunks wait for Redis already.</summary>
+        public Task AppendAsync(ReadOnlySpan<byte> chunk)
         {
             var data = new byte[prefix.Length + chunk.Length + 1];
             prefix.CopyTo(data, 0);
             chunk.CopyTo(data.AsSpan(prefix.Length));
             data[^1] = (byte)'}';
-            var appended = publisher.Append(key, ChatEvents.MessageChunkAdded, data);
+            lock (_gate)
+            {
+                _waiting.Add(data);
+                if (_sending)
+                {
+                    return _waiting.Count < MaxWaiting ? Task.CompletedTask : SentTask();
+                }
+
+                _sending = true;
+            }
+
+            SendWaiting();
+            return Task.CompletedTask;
+        }
+
+        /// <summary>Completes once every chunk appended so far is in Redis, or reported lost (a reset follows).</summary>
+        public Task FlushAsync()
+        {
+            lock (_gate)
+            {
+                return _sending ? SentTask() : Task.CompletedTask;
+            }
+        }
+
+        private Task SentTask() => (_sent ??= new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+        /// <summary>Sends what waits, and again when that is in; runs for one batch at a time.</summary>
+        private void SendWaiting()
+        {
+            List<byte[]> batch;
+            lock (_gate)
+            {
+                if (_waiting.Count == 0)
+                {
+                    _sending = false;
+                    _sent?.TrySetResult();
+                    _sent = null;
+                    return;
+                }
+
+                (batch, _waiting) = (_waiting, []);
+            }
+
+            var chunks = CollectionsMarshal.AsSpan(batch);
+            var appends = new Task[((chunks.Length - 1) / ChatEvents.MaxEventsPerEntry) + 1];
+            for (var i = 0; i < appends.Length; i++)
+            {
+                var offset = i * ChatEvents.MaxEventsPerEntry;
+                appends[i] = publisher.Append(key, ChatEvents.MessageChunkAdded, chunks.Slice(offset, Math.Min(ChatEvents.MaxEventsPerEntry, chunks.Length - offset)));
+            }
+
             var now = Environment.TickCount64;
             if (now - _expiryRefreshedAt > (long)publisher._timeToLive.TotalMilliseconds / 4)
             {
@@ -144,11 +216,23 @@ internal sealed partial class ChatEventPublisher(RedisClients redis, IOptions<Ha
                 _ = publisher.Expire(key);
             }
 
-            return appended;
+            (appends.Length == 1 ? appends[0] : Task.WhenAll(appends)).ContinueWith(
+                static (task, state) => ((ChunkAppender)state!).Sent(task),
+                this,
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
         }
 
-        /// <summary>Chunks appended by this appender were lost: the stream gets a reset once Redis answers.</summary>
-        public void ReportLost(Exception error) => publisher.ReportLost(chatId, error);
+        private void Sent(Task appended)
+        {
+            if (appended.IsFaulted)
+            {
+                publisher.ReportLost(chatId, appended.Exception!.InnerException!);
+            }
+
+            SendWaiting();
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Events of chat {ChatId} could not be appended ({Reason}); a reset follows once Redis answers.")]

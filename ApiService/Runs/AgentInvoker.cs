@@ -13,13 +13,10 @@ namespace Hangar.ApiService.Runs;
 /// read chunk by chunk, each chunk appended to the chat's stream as it arrives and folded into the assistant message.
 /// Every way the call can go wrong ends in a <see cref="StepOutcome"/> with a readable error, never an exception.
 /// </summary>
-internal sealed partial class AgentInvoker(
-    IHttpClientFactory httpClients, ChatEventPublisher events, TokenSigner signer, IOptions<RunOptions> options, TimeProvider time, ILogger<AgentInvoker> logger)
+internal sealed class AgentInvoker(
+    IHttpClientFactory httpClients, ChatEventPublisher events, TokenSigner signer, IOptions<RunOptions> options, TimeProvider time)
 {
     public const string HttpClientName = "agents";
-
-    /// <summary>Chunk appends in flight before the invoker waits for Redis to catch up.</summary>
-    private const int MaxPendingAppends = 2048;
 
     public async Task<StepOutcome> InvokeAsync(RunLease lease, StepContext step, Func<StopReason> stopReason, CancellationToken stepToken)
     {
@@ -27,7 +24,6 @@ internal sealed partial class AgentInvoker(
         var messageId = Guid.CreateVersion7().ToString();
         var builder = new UiMessageBuilder();
         var chunks = events.ForMessage(lease.ChatId, messageId);
-        var appends = new List<Task>(64);
         DateTimeOffset? firstChunkAt = null;
         using var activity = RunTracing.StartStep("agent.chat", ActivityKind.Client, lease, step, lease.Trace);
         activity?.SetTag("hangar.step_number", step.Number).SetTag("url.full", step.AgentUrl + "/_agent/chat");
@@ -77,11 +73,7 @@ internal sealed partial class AgentInvoker(
                 }
 
                 builder.Apply(data);
-                appends.Add(chunks.Append(data));
-                if (appends.Count >= MaxPendingAppends)
-                {
-                    await DrainAsync(appends, chunks);
-                }
+                await chunks.AppendAsync(data);
             }
 
             if (!done && !builder.Finished)
@@ -123,7 +115,9 @@ internal sealed partial class AgentInvoker(
         }
         finally
         {
-            await DrainAsync(appends, chunks);
+            // A chunk Redis could not take is reported lost: clients get a reset and reload the chat, whose stored
+            // message is the record.
+            await chunks.FlushAsync();
             appendSpan?.SetTag("hangar.chunks", builder.ChunkCount).Dispose();
         }
     }
@@ -185,24 +179,4 @@ internal sealed partial class AgentInvoker(
         var mediaType = response.Content.Headers.ContentType?.MediaType;
         return mediaType == "text/event-stream" ? null : $"The agent answered with content-type '{mediaType ?? "none"}', not a text/event-stream UI message stream.";
     }
-
-    private async Task DrainAsync(List<Task> appends, ChatEventPublisher.ChunkAppender chunks)
-    {
-        try
-        {
-            await Task.WhenAll(appends);
-        }
-        catch (Exception ex)
-        {
-            // The stored message is the record: clients get a reset and reload the chat, and message.created brings
-            // the whole reply.
-            LogAppendFailed(logger, appends.Count(t => t.IsFaulted), ex.Message);
-            chunks.ReportLost(ex);
-        }
-
-        appends.Clear();
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} chunk appends to Redis failed: {Reason}")]
-    private static partial void LogAppendFailed(ILogger logger, int count, string reason);
 }

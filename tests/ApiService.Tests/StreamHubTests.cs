@@ -77,6 +77,25 @@ public sealed class StreamHubTests(HangarStack stack)
         }
     }
 
+    [Fact]
+    public async Task BurstSharesEntries_AClientResumesInTheMiddleOfOne_OnTheOtherNode()
+    {
+        var (_, send) = await stack.StartChatAsync("burst 5000");
+        var url = HangarStack.StreamUrl(send);
+        var all = await SseClient.ReadUntilAsync(url, SseClient.RunEnded);
+        Assert.Equal(all.Count, all.Select(e => e.Id).Distinct().Count());
+        Assert.Equal(all.Select(e => e.Id), all.Select(e => e.Id).Order(Comparer<string>.Create(CompareIds)));
+        var inside = all.Select((e, i) => (e.Id, Index: i)).Where(e => e.Id.Contains('.', StringComparison.Ordinal)).ToList();
+        Assert.True(inside.Count > 0, "no entry held more than one chunk of a 5,000-chunk burst");
+
+        var cut = inside[inside.Count / 2];
+        var other = stack.App.StreamHubUrls[1] + url[stack.App.StreamHubUrls[0].Length..];
+        var sse = await SseClient.ReadUntilAsync(other, SseClient.RunEnded, lastEventId: cut.Id);
+        Assert.Equal(all.Skip(cut.Index + 1).Select(e => (e.Id, e.RawData)), sse.Select(e => (e.Id, e.RawData)));
+        var frames = await ReadWebSocketAsync(WithAfter(other, cut.Id), all.Count - cut.Index - 1);
+        Assert.Equal(all.Skip(cut.Index + 1).Select(e => e.Id), frames.Select(f => f["id"]!.ToString()));
+    }
+
     [Theory]
     [InlineData("yesterday")]
     [InlineData("1732239000000")]
