@@ -43,6 +43,11 @@ public static class ApiServiceExtensions
                 dataSource.ConnectionStringBuilder.MaxAutoPrepare = 64;
             }
 
+            // Nothing leaves session state on a pooled connection (settings are SET LOCAL, the one session lock is
+            // released in a finally), so a connection taken from the pool skips the reset Npgsql would send before
+            // its first statement: in the streaming benchmark's W2 that reset was 18 % of the database's statement time.
+            dataSource.ConnectionStringBuilder.NoResetOnClose = true;
+
             return dataSource.Build();
         });
         services.AddSingleton(sp => TokenSigner.FromBase64(sp.GetRequiredService<IOptions<HangarOptions>>().Value.SigningKey, "Hangar:SigningKey"));
