@@ -190,7 +190,7 @@ public sealed partial class RedisConnection : IAsyncDisposable
         var session = new Session(stream, _disposing.Token);
         try
         {
-            ClientId = await session.HandshakeAsync(BuildHandshake(), timeout.Token).ConfigureAwait(false);
+            ClientId = await session.HandshakeAsync(BuildHandshake(), TryPush, timeout.Token).ConfigureAwait(false);
         }
         catch
         {
@@ -277,9 +277,8 @@ public sealed partial class RedisConnection : IAsyncDisposable
 
     private void Complete(RedisReply reply)
     {
-        if (_onPush is not null && IsPush(reply))
+        if (TryPush(reply))
         {
-            _onPush(reply);
             return;
         }
 
@@ -302,6 +301,18 @@ public sealed partial class RedisConnection : IAsyncDisposable
         {
             pending.TrySetResult(reply);
         }
+    }
+
+    /// <summary>Hands a pub/sub message to the push hook; false for every other reply.</summary>
+    private bool TryPush(RedisReply reply)
+    {
+        if (_onPush is null || !IsPush(reply))
+        {
+            return false;
+        }
+
+        _onPush(reply);
+        return true;
     }
 
     private static bool IsPush(RedisReply reply) =>
@@ -349,7 +360,11 @@ public sealed partial class RedisConnection : IAsyncDisposable
         private readonly PipeReader _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, useZeroByteReads: true));
         private readonly CancellationTokenSource _end = CancellationTokenSource.CreateLinkedTokenSource(disposing);
 
-        public async Task<long> HandshakeAsync(List<RedisArg[]> commands, CancellationToken cancellationToken)
+        /// <summary>
+        /// Sends the commands in one write and reads one reply for each. A message published to a channel that one
+        /// of them subscribed to again can arrive before the later ones are answered: it goes to <paramref name="tryPush"/>.
+        /// </summary>
+        public async Task<long> HandshakeAsync(List<RedisArg[]> commands, Func<RedisReply, bool> tryPush, CancellationToken cancellationToken)
         {
             var buffer = new ArrayBufferWriter<byte>();
             foreach (var command in commands)
@@ -362,6 +377,11 @@ public sealed partial class RedisConnection : IAsyncDisposable
             for (var i = 0; i < commands.Count; i++)
             {
                 var reply = await ReadReplyAsync(cancellationToken).ConfigureAwait(false);
+                while (tryPush(reply))
+                {
+                    reply = await ReadReplyAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 if (reply.Kind == RedisReplyKind.Error)
                 {
                     throw new RedisConnectionException($"Redis refused '{commands[i][0]}' while connecting: {reply.AsString()}");

@@ -6,6 +6,7 @@ namespace Hangar.Redis.Tests;
 /// <summary>
 /// A TCP proxy in front of a Redis server that can stop reading from its clients, so their writes back up and stay
 /// pending, and then cut their connections the way a dying server would. Connections made after a cut pass through.
+/// It can also hold back the end of what the next client sends, so the server acts between two pipelined commands.
 /// </summary>
 internal sealed class CuttingProxy : IAsyncDisposable
 {
@@ -15,6 +16,9 @@ internal sealed class CuttingProxy : IAsyncDisposable
     private readonly List<(Socket Client, Socket Server, CancellationTokenSource Upstream)> _connections = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _accepting;
+    private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Func<byte[], int>? _holdAfter;
+    private int _accepted;
 
     public CuttingProxy(int targetPort)
     {
@@ -24,6 +28,17 @@ internal sealed class CuttingProxy : IAsyncDisposable
     }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>Connections accepted so far.</summary>
+    public int Accepted => Volatile.Read(ref _accepted);
+
+    /// <summary>
+    /// The next connection passes what its client sends only up to the offset <paramref name="splitAt"/> finds in it
+    /// (-1: not there yet, read more); the rest waits for <see cref="Release"/>.
+    /// </summary>
+    public void HoldNextAfter(Func<byte[], int> splitAt) => _holdAfter = splitAt;
+
+    public void Release() => _released.TrySetResult();
 
     /// <summary>Stops reading what the current clients send.</summary>
     public void Stall()
@@ -72,7 +87,10 @@ internal sealed class CuttingProxy : IAsyncDisposable
                 _connections.Add((client, server, upstream));
             }
 
-            _ = PumpAsync(client, server, upstream.Token);
+            Interlocked.Increment(ref _accepted);
+            _ = Interlocked.Exchange(ref _holdAfter, null) is { } splitAt
+                ? PumpHeldAsync(client, server, splitAt, upstream.Token)
+                : PumpAsync(client, server, upstream.Token);
             _ = PumpAsync(server, client, _stopping.Token);
         }
     }
@@ -87,6 +105,9 @@ internal sealed class CuttingProxy : IAsyncDisposable
             {
                 await to.SendAsync(buffer.AsMemory(0, read), ct);
             }
+
+            // One side closed: so does the other, as it would without the proxy.
+            to.Shutdown(SocketShutdown.Send);
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
         {
@@ -94,9 +115,42 @@ internal sealed class CuttingProxy : IAsyncDisposable
         }
     }
 
+    private async Task PumpHeldAsync(Socket from, Socket to, Func<byte[], int> splitAt, CancellationToken ct)
+    {
+        var buffer = new byte[16 * 1024];
+        var sent = Array.Empty<byte>();
+        int split;
+        try
+        {
+            do
+            {
+                var read = await from.ReceiveAsync(buffer, ct);
+                if (read == 0)
+                {
+                    return;
+                }
+
+                sent = [.. sent, .. buffer.AsSpan(0, read)];
+                split = splitAt(sent);
+            }
+            while (split < 0);
+
+            await to.SendAsync(sent.AsMemory(0, split), ct);
+            await _released.Task.WaitAsync(ct);
+            await to.SendAsync(sent.AsMemory(split), ct);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            return;
+        }
+
+        await PumpAsync(from, to, ct);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync();
+        _released.TrySetResult();
         _listener.Stop();
         await _accepting;
         Cut();

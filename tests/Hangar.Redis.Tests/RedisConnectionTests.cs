@@ -169,6 +169,52 @@ public sealed class RedisConnectionTests(RedisFixture redis) : IClassFixture<Red
     }
 
     [Fact]
+    public async Task Subscriber_MessageArrivingBetweenTheResubscribesOfAReconnect_IsDeliveredAndNotTakenForAReply()
+    {
+        await using var proxy = new CuttingProxy(redis.Server.Port);
+        await using var subscriber = await RedisSubscriber.ConnectAsync(redis.Options with { Port = proxy.Port }, cancellationToken: Ct);
+        await using var publisher = await RedisConnection.ConnectAsync(redis.Options, cancellationToken: Ct);
+        var received = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        void Record(string channel, ReadOnlyMemory<byte> payload) => received.Enqueue($"{channel} {Encoding.UTF8.GetString(payload.Span)}");
+        string[] channels = ["resub-a", "resub-b"];
+        foreach (var channel in channels)
+        {
+            await subscriber.SubscribeAsync(channel, Record);
+        }
+
+        // The reconnect's handshake subscribes to both channels again in one write. Redis gets it only up to the end
+        // of the first SUBSCRIBE until a message has been published to that channel, so the message's push arrives
+        // between the two subscribe confirmations.
+        proxy.HoldNextAfter(AfterFirstSubscribe);
+        proxy.Cut();
+        var first = "";
+        await WaitForAsync(async () =>
+        {
+            // One channel with one subscriber: the old connection is gone and the new one is held after its first SUBSCRIBE.
+            var counts = await publisher.ExecuteAsync("PUBSUB", "NUMSUB", channels[0], channels[1]);
+            first = counts[1].Integer + counts[3].Integer == 1 ? counts[counts[1].Integer == 1 ? 0 : 2].AsString()! : "";
+            return first.Length > 0;
+        });
+        Assert.Equal(1, await publisher.PublishAsync(first, "during the handshake"));
+        proxy.Release();
+
+        await subscriber.SubscribeAsync("resub-c", Record).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        await WaitForAsync(async () => await publisher.PublishAsync("resub-c", "after") == 1);
+        await WaitForAsync(() => Task.FromResult(received.Contains("resub-c after")));
+
+        Assert.Contains($"{first} during the handshake", received);
+        Assert.Equal(2, proxy.Accepted);
+
+        static int AfterFirstSubscribe(byte[] sent)
+        {
+            var command = "SUBSCRIBE\r\n$7\r\nresub-"u8;
+            var at = sent.AsSpan().IndexOf(command);
+            var end = at + command.Length + "a\r\n".Length;
+            return at >= 0 && sent.Length >= end ? end : -1;
+        }
+    }
+
+    [Fact]
     public void Parse_ReadsAspireConnectionStrings()
     {
         var options = RedisOptions.Parse("cache.internal:6380,password=s3cret,ssl=true,abortConnect=false,defaultDatabase=2");
