@@ -359,6 +359,7 @@ public sealed partial class RedisConnection : IAsyncDisposable
         // bytes arrive. With many reader connections that is memory per idle subscriber saved.
         private readonly PipeReader _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, useZeroByteReads: true));
         private readonly CancellationTokenSource _end = CancellationTokenSource.CreateLinkedTokenSource(disposing);
+        private readonly RespScanner _scanner = new();
 
         /// <summary>
         /// Sends the commands in one write and reads one reply for each. A message published to a channel that one
@@ -450,8 +451,20 @@ public sealed partial class RedisConnection : IAsyncDisposable
                 var result = await _reader.ReadAsync(_end.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var reader = new SequenceReader<byte>(buffer);
-                while (RespParser.TryRead(ref reader, out var reply))
+                while (true)
                 {
+                    // A reply found incomplete is scanned on from where the last read left it, and parsed once whole.
+                    if (_scanner.Pending && !_scanner.TryComplete(buffer.Slice(reader.Position)))
+                    {
+                        break;
+                    }
+
+                    if (!RespParser.TryRead(ref reader, out var reply))
+                    {
+                        _scanner.TryComplete(buffer.Slice(reader.Position));
+                        break;
+                    }
+
                     owner.Complete(reply);
                 }
 

@@ -88,7 +88,7 @@ internal static class RespParser
         }
     }
 
-    private static long ParseInteger(ReadOnlySequence<byte> line)
+    internal static long ParseInteger(ReadOnlySequence<byte> line)
     {
         Span<byte> scratch = stackalloc byte[24];
         var span = line.IsSingleSegment ? line.FirstSpan : Copy(line, scratch);

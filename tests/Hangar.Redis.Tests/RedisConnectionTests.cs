@@ -70,6 +70,21 @@ public sealed class RedisConnectionTests(RedisFixture redis) : IClassFixture<Red
     }
 
     [Fact]
+    public async Task ReplyOfMegabytes_ArrivingOverManyReads_IsReadWhole()
+    {
+        await using var connection = await RedisConnection.ConnectAsync(redis.Options, cancellationToken: Ct);
+        var key = $"big-{Guid.NewGuid():N}";
+        var value = new string('v', 200);
+        await Task.WhenAll(Enumerable.Range(0, 20_000).Select(i => connection.ExecuteAsync("XADD", key, "*", "i", i, "v", value)));
+
+        var entries = await connection.ExecuteAsync("XRANGE", key, "-", "+");
+
+        Assert.Equal(20_000, entries.Count);
+        Assert.Equal(Enumerable.Range(0, 20_000).Select(i => i.ToString(CultureInfo.InvariantCulture)), Enumerable.Range(0, entries.Count).Select(i => entries[i][1][1].AsString()));
+        Assert.All(Enumerable.Range(0, entries.Count), i => Assert.Equal(value, entries[i][1][3].AsString()));
+    }
+
+    [Fact]
     public async Task ClientUnblock_EndsABlockingReadEarly()
     {
         await using var connection = await RedisConnection.ConnectAsync(redis.Options, cancellationToken: Ct);
