@@ -13,10 +13,11 @@ public sealed class StreamHubOptions
 
     /// <summary>
     /// Stream entries read from Redis per stream and round trip, each one event or up to 16 chunks of a burst. Default
-    /// 512. Times 16, it must not exceed <see cref="MaxQueuedEvents"/>: one read of a reader that fell behind would
-    /// close clients that keep up.
+    /// 64: up to 1,024 events per stream, and a reader's reply over <see cref="ChatsPerReader"/> streams that fell
+    /// behind stays within a few megabytes, all of which a subscriber waits for. Times 16, it must not exceed
+    /// <see cref="MaxQueuedEvents"/>: one read of a reader that fell behind would close clients that keep up.
     /// </summary>
-    public int ReadBatchSize { get; set; } = 512;
+    public int ReadBatchSize { get; set; } = 64;
 
     /// <summary>
     /// Events queued for one client before it counts as too far behind and is closed, to resume from its last event.
