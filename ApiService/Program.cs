@@ -8,7 +8,7 @@ using Hangar.ApiService.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
 
-builder.AddServiceDefaults("Hangar.ApiService");
+builder.AddServiceDefaults();
 builder.AddApiServices();
 
 var app = builder.Build();

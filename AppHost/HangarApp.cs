@@ -379,10 +379,17 @@ public sealed class HangarApp : IAsyncDisposable
     private Task WaitAllHealthyAsync(CancellationToken cancellationToken) =>
         Task.WhenAll(_resources.Where(r => r.Process is not null && r.Endpoint.StartsWith("http", StringComparison.Ordinal)).Select(r => WaitHealthyAsync(r, cancellationToken)));
 
-    /// <summary>Starts a service and keeps it running; its telemetry carries the resource's name as <c>service.instance.id</c>.</summary>
+    /// <summary>
+    /// Starts a service and keeps it running. Its telemetry is named as Aspire names it: the project in lower case as
+    /// <c>service.name</c> (every replica alike), the resource's name as <c>service.instance.id</c>.
+    /// </summary>
     private void StartService(string name, string project, int port, Dictionary<string, string> environment)
     {
-        var serviceEnvironment = new Dictionary<string, string>(environment) { ["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={name}" };
+        var serviceEnvironment = new Dictionary<string, string>(environment)
+        {
+            ["OTEL_SERVICE_NAME"] = project.ToLowerInvariant(),
+            ["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={name}",
+        };
         ChildProcess Start() => ServiceProcess.Start(project, port, serviceEnvironment, _output, name);
         var resource = new HangarResource(name, project, $"http://127.0.0.1:{port}", Start());
         _resources.Add(resource);

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 
 var builder = WebApplication.CreateBuilder(args);
 
-builder.AddServiceDefaults("Hangar.StreamHub");
+builder.AddServiceDefaults();
 builder.Services.AddOptions<StreamHubOptions>().BindConfiguration(StreamHubOptions.Section)
     .Validate(o => !string.IsNullOrWhiteSpace(o.SigningKey), "Hangar:SigningKey is required: the same secret ApiService signs stream tickets with.")
     .Validate(o => o.MaxQueuedEvents > 0 && o.ChatsPerReader > 0 && o.ReadBatchSize > 0, "Hangar:MaxQueuedEvents, ChatsPerReader and ReadBatchSize must be positive.")

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Hangar.ApiService.AgentApi;
 using Hangar.ApiService.Auth;
@@ -12,7 +11,6 @@ using Hangar.Contracts;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Hangar.ApiService.Extensions;
 
@@ -31,11 +29,8 @@ public static class ApiServiceExtensions
             .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
 
-        var postgres = builder.Configuration.GetConnectionString("postgres")
-            ?? throw new InvalidOperationException("ConnectionStrings:postgres is not set (environment: ConnectionStrings__postgres=Host=…;Database=…).");
-        services.AddSingleton(_ =>
+        builder.AddNpgsqlDataSource("postgres", configureDataSourceBuilder: dataSource =>
         {
-            var dataSource = new NpgsqlDataSourceBuilder(postgres);
             // The control loop runs the same few statements for every step: prepared once per connection, they skip
             // parsing and planning (about half their time in the database). A connection string may say otherwise.
             if (dataSource.ConnectionStringBuilder.MaxAutoPrepare == 0)
@@ -47,8 +42,6 @@ public static class ApiServiceExtensions
             // released in a finally), so a connection taken from the pool skips the reset Npgsql would send before
             // its first statement: in the streaming benchmark's W2 that reset was 18 % of the database's statement time.
             dataSource.ConnectionStringBuilder.NoResetOnClose = true;
-
-            return dataSource.Build();
         });
         services.AddSingleton(sp => TokenSigner.FromBase64(sp.GetRequiredService<IOptions<HangarOptions>>().Value.SigningKey, "Hangar:SigningKey"));
         services.AddSingleton(sp => SecretBox.FromBase64(sp.GetRequiredService<IOptions<HangarOptions>>().Value.SigningKey!));
@@ -73,15 +66,23 @@ public static class ApiServiceExtensions
         services.AddHostedService<RunSpanRecorder>();
         services.AddSingleton<RunWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<RunWorker>());
+        // The agent call's timeouts are the control loop's (RunOptions), and a retry would call the agent twice: no
+        // resilience handler (RemoveAllResilienceHandlers lets one client out of the defaults; it is experimental).
+#pragma warning disable EXTEXP0001
         services.AddHttpClient(AgentInvoker.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
             {
                 ConnectTimeout = sp.GetRequiredService<IOptions<RunOptions>>().Value.AgentConnectTimeout,
                 PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
                 AutomaticDecompression = System.Net.DecompressionMethods.None,
-                ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator(),
+                // No HttpClient span and no trace headers of the handler's: the step's agent.chat span is the client
+                // span, and the request carries its traceparent (OpenTelemetry's HttpClient instrumentation would
+                // replace that header with its own span's id).
+                ActivityHeadersPropagator = null,
             })
-            .ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan);
+            .ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
 
         services.AddSingleton<AgentStore>();
         services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section)
@@ -100,27 +101,8 @@ public static class ApiServiceExtensions
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
         });
         services.AddOpenApi();
-        services.AddHealthChecks()
-            .AddCheck<PostgresHealthCheck>("postgres")
-            .AddCheck<RedisHealthCheck>("redis");
+        services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis");
         return builder;
-    }
-}
-
-internal sealed class PostgresHealthCheck(NpgsqlDataSource db) : IHealthCheck
-{
-    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            await using var command = db.CreateCommand("select 1");
-            await command.ExecuteScalarAsync(cancellationToken);
-            return HealthCheckResult.Healthy();
-        }
-        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
-        {
-            return HealthCheckResult.Unhealthy("PostgreSQL is unreachable.", ex);
-        }
     }
 }
 

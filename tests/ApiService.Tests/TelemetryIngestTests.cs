@@ -39,8 +39,8 @@ public sealed class TelemetryIngestTests(HangarStack stack)
     }
 
     [Theory]
-    [InlineData("traces", "select count(*) from agent_spans where agent_id = $1 and service_name = 'Hangar.ApiService' and length(trace_id) = 32")]
-    [InlineData("logs", "select count(*) from agent_logs where agent_id = $1 and service_name = 'Hangar.ApiService' and body is not null")]
+    [InlineData("traces", "select count(*) from agent_spans where agent_id = $1 and service_name = 'apiservice' and length(trace_id) = 32")]
+    [InlineData("logs", "select count(*) from agent_logs where agent_id = $1 and service_name = 'apiservice' and body is not null")]
     public async Task Protobuf_FromTheOpenTelemetryDotnetExporter_IsStored(string signal, string storedQuery)
     {
         // The services of this stack export to a loopback receiver with the .NET OTLP exporter: real protobuf payloads.

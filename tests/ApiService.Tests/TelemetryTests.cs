@@ -88,12 +88,12 @@ public sealed class TelemetryTests(HangarStack stack)
     }
 
     [Theory]
-    [InlineData("Hangar.ApiService", "traces")]
-    [InlineData("Hangar.ApiService", "metrics")]
-    [InlineData("Hangar.ApiService", "logs")]
-    [InlineData("Hangar.StreamHub", "traces")]
-    [InlineData("Hangar.StreamHub", "metrics")]
-    [InlineData("Hangar.StreamHub", "logs")]
+    [InlineData("apiservice", "traces")]
+    [InlineData("apiservice", "metrics")]
+    [InlineData("apiservice", "logs")]
+    [InlineData("streamhub", "traces")]
+    [InlineData("streamhub", "metrics")]
+    [InlineData("streamhub", "logs")]
     public async Task EveryService_ExportsEverySignal_AsOtlpProtobuf(string service, string signal)
     {
         // A chat turn makes requests on both services: spans, request metrics and log records.
