@@ -1,6 +1,7 @@
 using Hangar.AppHost.Resources;
 using Hangar.Contracts;
-using Hangar.Docker;
+using Docker.DotNet;
+using Docker.DotNet.Models;
 
 namespace Hangar.AppHost;
 
@@ -236,14 +237,20 @@ public sealed class HangarApp : IAsyncDisposable
     /// <summary>Null when the Docker engine answers and has the image; otherwise why not.</summary>
     private static async Task<string?> WhyImageCannotRunAsync(string image, CancellationToken cancellationToken)
     {
-        try
-        {
-            using var docker = await DockerClient.ConnectAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            return await docker.ImageExistsAsync(image, cancellationToken).ConfigureAwait(false) ? null : $"the Docker engine has no image {image}";
-        }
-        catch (DockerException)
+        using var docker = await ServerContainer.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        if (docker is null)
         {
             return "no Docker engine answers";
+        }
+
+        try
+        {
+            await docker.Images.InspectImageAsync(image, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (DockerImageNotFoundException)
+        {
+            return $"the Docker engine has no image {image}";
         }
     }
 
@@ -350,11 +357,13 @@ public sealed class HangarApp : IAsyncDisposable
     /// </summary>
     public async Task RemoveContainersAsync()
     {
-        using var docker = await DockerClient.ConnectAsync().ConfigureAwait(false);
+        using var docker = await ServerContainer.ConnectAsync(CancellationToken.None).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("No Docker engine answers: the agent containers cannot be removed.");
         var installation = Installation.Of(ServiceEnvironment["Hangar__SigningKey"]);
-        foreach (var container in await docker.ListContainersAsync([$"{Installation.DockerLabel}={installation}"]).ConfigureAwait(false))
+        var filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{Installation.DockerLabel}={installation}"] = true } };
+        foreach (var container in await docker.Containers.ListContainersAsync(new ContainersListParameters { All = true, Filters = filters }).ConfigureAwait(false))
         {
-            await docker.RemoveContainerAsync(container.Id).ConfigureAwait(false);
+            await ServerContainer.RemoveContainerAsync(docker, container.ID, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
@@ -365,15 +374,8 @@ public sealed class HangarApp : IAsyncDisposable
             return wanted;
         }
 
-        try
-        {
-            using var docker = await DockerClient.ConnectAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            return "docker";
-        }
-        catch (DockerException)
-        {
-            return "process";
-        }
+        using var docker = await ServerContainer.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        return docker is null ? "process" : "docker";
     }
 
     private Task WaitAllHealthyAsync(CancellationToken cancellationToken) =>

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using Hangar.Docker;
+using Docker.DotNet;
+using Docker.DotNet.Models;
 using Npgsql;
 
 namespace Hangar.AppHost.Resources;
@@ -108,12 +109,12 @@ public sealed class ServerContainer : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
-            await _docker.StopContainerAsync(_id, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            await _docker.Containers.StopContainerAsync(_id, new ContainerStopParameters { WaitBeforeKillSeconds = 10 }).ConfigureAwait(false);
             await _logs.ConfigureAwait(false);
-            await _docker.RemoveContainerAsync(_id).ConfigureAwait(false);
+            await RemoveContainerAsync(_docker, _id, CancellationToken.None).ConfigureAwait(false);
             if (_removeVolume && Volume is not null)
             {
-                await _docker.RemoveVolumeAsync(Volume).ConfigureAwait(false);
+                await _docker.Volumes.RemoveAsync(Volume, force: false).ConfigureAwait(false);
             }
         }
         finally
@@ -127,34 +128,70 @@ public sealed class ServerContainer : IAsyncDisposable
         string resource, string image, string dataDirectory, string? dataPath, IReadOnlyList<string>? command, Dictionary<string, string> environment,
         string endpoint, bool temporary, Action<string, string>? echo, CancellationToken cancellationToken)
     {
-        var docker = await DockerClient.ConnectAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        var docker = await ConnectAsync(cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"No Docker engine answers: {resource} needs one to run as a container.");
         try
         {
-            if (!await docker.ImageExistsAsync(image, cancellationToken).ConfigureAwait(false))
+            try
+            {
+                await docker.Images.InspectImageAsync(image, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DockerImageNotFoundException)
             {
                 throw new InvalidOperationException($"The Docker engine has no image {image} for {resource}: pull it, or build one (scripts/build-backing-images.sh).");
             }
 
             var name = NameFor(resource, dataDirectory);
             // A container left by an app that did not stop cleanly holds the name; its data is in the volume.
-            await docker.RemoveContainerAsync(name, cancellationToken: cancellationToken).ConfigureAwait(false);
-            var spec = new ContainerSpec(image)
-            {
-                Command = command,
-                Environment = environment,
-                Labels = new Dictionary<string, string> { [Label] = name },
-                NetworkMode = "host",
-                Volumes = dataPath is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [name] = dataPath },
-                StopTimeoutSeconds = 10,
-            };
-            var id = await docker.CreateContainerAsync(name, spec, cancellationToken).ConfigureAwait(false);
-            await docker.StartContainerAsync(id, cancellationToken).ConfigureAwait(false);
-            return new ServerContainer(docker, id, name, dataPath is null ? null : name, endpoint, temporary, echo, resource);
+            await RemoveContainerAsync(docker, name, cancellationToken).ConfigureAwait(false);
+            var container = await docker.Containers.CreateContainerAsync(
+                new CreateContainerParameters
+                {
+                    Name = name,
+                    Image = image,
+                    Cmd = command is null ? null : [.. command],
+                    Env = [.. environment.Select(e => $"{e.Key}={e.Value}")],
+                    Labels = new Dictionary<string, string> { [Label] = name },
+                    StopTimeout = TimeSpan.FromSeconds(10),
+                    HostConfig = new HostConfig { NetworkMode = "host", Binds = dataPath is null ? null : [$"{name}:{dataPath}"] },
+                },
+                cancellationToken).ConfigureAwait(false);
+            await docker.Containers.StartContainerAsync(container.ID, new ContainerStartParameters(), cancellationToken).ConfigureAwait(false);
+            return new ServerContainer(docker, container.ID, name, dataPath is null ? null : name, endpoint, temporary, echo, resource);
         }
         catch
         {
             docker.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The local Docker engine (<c>DOCKER_HOST</c>, else the default socket), or null when none answers.</summary>
+    internal static async Task<DockerClient?> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var docker = new DockerClientBuilder().Build();
+        try
+        {
+            await docker.System.PingAsync(cancellationToken).ConfigureAwait(false);
+            return docker;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or System.Net.Sockets.SocketException or DockerApiException)
+        {
+            docker.Dispose();
+            return null;
+        }
+    }
+
+    /// <summary>Removes a container, killing it first; one already gone is not an error.</summary>
+    internal static async Task RemoveContainerAsync(DockerClient docker, string id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await docker.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            // Already removed.
         }
     }
 
@@ -164,15 +201,14 @@ public sealed class ServerContainer : IAsyncDisposable
         var deadline = DateTime.UtcNow + timeout;
         while (!await ready().ConfigureAwait(false))
         {
-            var state = (await _docker.InspectContainerAsync(_id, cancellationToken).ConfigureAwait(false))?.State;
+            var state = (await _docker.Containers.InspectContainerAsync(_id, cancellationToken).ConfigureAwait(false)).State;
             if (state is not { Running: true } || DateTime.UtcNow > deadline)
             {
                 var why = state is { Running: false } ? $"exited with code {state.ExitCode}" : $"did not become ready within {timeout.TotalSeconds:0} s";
                 var output = new StringBuilder();
-                await foreach (var line in _docker.LogsAsync(_id, tail: 30, cancellationToken: cancellationToken).ConfigureAwait(false))
-                {
-                    output.AppendLine(line.Text);
-                }
+                await _docker.Containers.GetContainerLogsAsync(
+                    _id, new ContainerLogsParameters { ShowStdout = true, ShowStderr = true, Tail = "30" }, new Reported(line => output.AppendLine(line)), cancellationToken)
+                    .ConfigureAwait(false);
 
                 await DisposeAsync().ConfigureAwait(false);
                 throw new InvalidOperationException($"The {Name} container {why}. Its last output:\n{output}");
@@ -187,12 +223,11 @@ public sealed class ServerContainer : IAsyncDisposable
         try
         {
             // The container is new: all of its output, from its first line on.
-            await foreach (var line in _docker.LogsAsync(_id, tail: int.MaxValue, follow: true, stopping).ConfigureAwait(false))
-            {
-                echo?.Invoke(resource, line.Text);
-            }
+            await _docker.Containers.GetContainerLogsAsync(
+                _id, new ContainerLogsParameters { ShowStdout = true, ShowStderr = true, Follow = true }, new Reported(line => echo?.Invoke(resource, line)), stopping)
+                .ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or DockerException or HttpRequestException or IOException)
+        catch (Exception ex) when (ex is OperationCanceledException or DockerApiException or HttpRequestException or IOException)
         {
             // The container stopped, or the app is stopping.
         }
@@ -250,4 +285,10 @@ public sealed class ServerContainer : IAsyncDisposable
     }
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Takes each line the client reports at once, in order (<see cref="Progress{T}"/> would post each to the thread pool).</summary>
+    private sealed class Reported(Action<string> report) : IProgress<string>
+    {
+        public void Report(string value) => report(value);
+    }
 }

@@ -1,4 +1,4 @@
-using Hangar.Docker;
+using Docker.DotNet;
 
 namespace Hangar.Deployer.Runtimes;
 
@@ -23,13 +23,13 @@ public static class RuntimeChooser
         {
             try
             {
-                var docker = await DockerClient.ConnectAsync(DockerEndpoint.FromEnvironment(options.Docker.Host));
+                var engine = await DockerEngine.ConnectAsync(options.Docker.Host, DockerEngine.TlsDirectoryFromEnvironment());
                 return new Choice(
-                    new DockerRuntime(docker, options, installation),
-                    docker,
-                    $"docker (engine {docker.Engine.Version} at {docker.Endpoint.Address}, API {docker.ApiVersion}, image {options.Docker.Image}, {options.Docker.NetworkMode} network)");
+                    new DockerRuntime(engine.Client, options, installation),
+                    engine.Client,
+                    $"docker (engine {engine.Version.Version} at {engine.Address}, API {engine.Version.APIVersion}, image {options.Docker.Image}, {options.Docker.NetworkMode} network)");
             }
-            catch (DockerException ex) when (options.Runtime == "auto")
+            catch (DockerUnavailableException ex) when (options.Runtime == "auto")
             {
                 return new Choice(new ProcessRuntime(options, installation), null, $"process (no Docker: {ex.Message})");
             }

@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Hangar.AppHost;
 using Hangar.AppHost.Resources;
-using Hangar.Docker;
 
 namespace ApiService.Tests;
 
@@ -81,7 +80,7 @@ public sealed class AppHostTests(HangarStack stack)
             FastUnsafePostgres = true,
         };
         string[] volumes = [ServerContainer.NameFor("postgres", data), ServerContainer.NameFor("redis", data)];
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        using var docker = new TestDocker();
         try
         {
             Guid agentId;
@@ -99,7 +98,7 @@ public sealed class AppHostTests(HangarStack stack)
                 Assert.Contains("ready to accept connections", await File.ReadAllTextAsync(app.Logs.PathOf("postgres"), Ct), StringComparison.Ordinal);
             }
 
-            Assert.Empty(await docker.ListContainersAsync([ServerContainer.Label], Ct));
+            Assert.Empty(await docker.ContainersAsync(ServerContainer.Label, Ct));
             Assert.True(await docker.VolumeExistsAsync(volumes[0], Ct));
 
             await using (var again = await HangarApp.StartAsync(options, HangarStack.Echo, Ct))
@@ -136,7 +135,7 @@ public sealed class AppHostTests(HangarStack stack)
         var context = Path.Combine(ServiceProcess.RepositoryRoot, "tests", "images", "dashboard-standin");
         var (code, output) = await Command.RunAsync("docker", ["build", "-q", "-t", image, context], cancellationToken: Ct);
         Assert.True(code == 0, output);
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        using var docker = new TestDocker();
         try
         {
             var options = new HangarAppOptions
@@ -167,7 +166,7 @@ public sealed class AppHostTests(HangarStack stack)
                 Assert.Equal(0, received["refused"]!.GetValue<int>());
             }
 
-            Assert.Empty(await docker.ListContainersAsync([ServerContainer.Label], Ct));
+            Assert.Empty(await docker.ContainersAsync(ServerContainer.Label, Ct));
         }
         finally
         {

@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using Hangar.AppHost.Publishing;
 using Hangar.AppHost.Resources;
 using Hangar.Contracts;
-using Hangar.Docker;
 
 namespace ApiService.Tests;
 
@@ -53,12 +52,12 @@ public sealed class ComposeStackTests : IAsyncLifetime
         // The Deployer's agent containers sit on the stack's network, which compose removes last.
         var secrets = File.ReadAllLines(Path.Combine(_output, ".env")).Where(l => l.Contains('=', StringComparison.Ordinal))
             .ToDictionary(l => l[..l.IndexOf('=', StringComparison.Ordinal)], l => l[(l.IndexOf('=', StringComparison.Ordinal) + 1)..]);
-        using (var docker = await DockerClient.ConnectAsync())
+        using (var docker = new TestDocker())
         {
             var installation = Installation.Of(secrets[PublishedStack.SigningKey]);
-            foreach (var container in await docker.ListContainersAsync([$"{Installation.DockerLabel}={installation}"]))
+            foreach (var container in await docker.ContainersAsync($"{Installation.DockerLabel}={installation}"))
             {
-                await docker.RemoveContainerAsync(container.Id);
+                await docker.RemoveContainerAsync(container.ID);
             }
         }
 

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Hangar.Docker;
 using Npgsql;
 
 namespace ApiService.Tests;
@@ -30,8 +29,8 @@ public sealed class DeploymentTests(HangarStack stack)
         Assert.StartsWith("http://127.0.0.1:", running["url"]!.ToString(), StringComparison.Ordinal);
         var agent = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}", Ct);
         Assert.Equal(running["id"]!.ToString(), agent!["active_deployment_id"]!.ToString());
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
-        var container = Assert.Single(await docker.ListContainersAsync([$"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={running["id"]}"], Ct));
+        using var docker = new TestDocker();
+        var container = Assert.Single(await docker.ContainersAsync($"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={running["id"]}", Ct));
         Assert.Equal("running", container.State);
 
         Assert.Equal("echo: hello from a container", await ChatAsync(agentId, "hello from a container"));
@@ -91,8 +90,8 @@ public sealed class DeploymentTests(HangarStack stack)
         await WaitForStatusAsync(agentId, first, "stopped");
 
         // The old container goes once its steps in flight are done; chats keep going to the new one.
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
-        await HangarStack.WaitForAsync(async () => await docker.InspectContainerAsync(firstContainer, Ct) is null ? "removed" : null);
+        using var docker = new TestDocker();
+        await HangarStack.WaitForAsync(async () => await docker.InspectAsync(firstContainer, Ct) is null ? "removed" : null);
         await Task.Delay(500, Ct);
         await chatting.CancelAsync();
         await chats;
@@ -109,9 +108,9 @@ public sealed class DeploymentTests(HangarStack stack)
         var agentId = await CreateAgentAsync();
         var deployment = await WaitForStatusAsync(agentId, await DeployPlainAsync(agentId), "running");
         var container = await ContainerOfAsync(deployment);
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        using var docker = new TestDocker();
 
-        await docker.KillContainerAsync(container, cancellationToken: Ct);
+        await docker.Client.Containers.KillContainerAsync(container, new Docker.DotNet.Models.ContainerKillParameters { Signal = "SIGKILL" }, Ct);
 
         var restarted = await WaitForAsync(agentId, deployment, d => d["restart_count"]!.GetValue<int>() >= 1 && d["status"]!.ToString() == "running");
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
@@ -126,7 +125,7 @@ public sealed class DeploymentTests(HangarStack stack)
                 return null;
             }
         });
-        Assert.True((await docker.InspectContainerAsync(container, Ct))!.State.Running);
+        Assert.True((await docker.InspectAsync(container, Ct))!.State!.Running);
         Assert.StartsWith("tick 0", await ChatAsync(agentId, "still there?"), StringComparison.Ordinal);
     }
 
@@ -141,9 +140,9 @@ public sealed class DeploymentTests(HangarStack stack)
         var error = failed["error"]!.ToString();
         Assert.Contains("exited with code 3 before it became healthy", error, StringComparison.Ordinal);
         Assert.Contains("plain agent: crashing on purpose", error, StringComparison.Ordinal);
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        using var docker = new TestDocker();
         await HangarStack.WaitForAsync(async () =>
-            (await docker.ListContainersAsync([$"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={deployment["id"]}"], Ct)).Count == 0 ? "gone" : null);
+            (await docker.ContainersAsync($"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={deployment["id"]}", Ct)).Count == 0 ? "gone" : null);
     }
 
     [Fact]
@@ -152,8 +151,8 @@ public sealed class DeploymentTests(HangarStack stack)
         var agentId = await CreateAgentAsync();
         var deployment = await WaitForStatusAsync(agentId, await DeployPlainAsync(agentId), "running");
         var container = await ContainerOfAsync(deployment);
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
-        var before = (await docker.InspectContainerAsync(container, Ct))!;
+        using var docker = new TestDocker();
+        var before = (await docker.InspectAsync(container, Ct))!;
 
         stack.DockerDeployer.Kill();
         await stack.DockerDeployer.WaitForExitAsync(Ct);
@@ -167,9 +166,9 @@ public sealed class DeploymentTests(HangarStack stack)
         });
         Assert.StartsWith("deployer-docker-2", owner, StringComparison.Ordinal);
         await Task.Delay(1000, Ct);
-        var after = (await docker.InspectContainerAsync(container, Ct))!;
-        Assert.True(after.State.Running);
-        Assert.Equal(before.State.StartedAt, after.State.StartedAt);
+        var after = (await docker.InspectAsync(container, Ct))!;
+        Assert.True(after.State!.Running);
+        Assert.Equal(before.State!.StartedAt, after.State.StartedAt);
         var current = await stack.Api.GetFromJsonAsync<JsonObject>($"/api/agents/{agentId}/deployments/{deployment["id"]}", Ct);
         Assert.Equal("running", current!["status"]!.ToString());
         Assert.Equal(0, current["restart_count"]!.GetValue<int>());
@@ -189,8 +188,8 @@ public sealed class DeploymentTests(HangarStack stack)
 
         Assert.NotEqual("completed", hungRun[^1].Data["status"]!.ToString());
         await WaitForAsync(agentId, deployment, d => d["restart_count"]!.GetValue<int>() >= 1);
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
-        await HangarStack.WaitForAsync(async () => await docker.InspectContainerAsync(container, Ct) is null ? "removed" : null);
+        using var docker = new TestDocker();
+        await HangarStack.WaitForAsync(async () => await docker.InspectAsync(container, Ct) is null ? "removed" : null);
 
         // A new instance is recorded as the deployment starts it; running after that means it answered its health check.
         await HangarStack.WaitForAsync(() => ScalarAsync(
@@ -211,9 +210,9 @@ public sealed class DeploymentTests(HangarStack stack)
         Assert.Contains("The agent kept crashing", error, StringComparison.Ordinal);
         Assert.Contains("plain agent: crashing later on purpose", error, StringComparison.Ordinal);
         Assert.True(failed["restart_count"]!.GetValue<int>() > HangarStack.MaxRestarts, failed.ToJsonString());
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        using var docker = new TestDocker();
         await HangarStack.WaitForAsync(async () =>
-            (await docker.ListContainersAsync([$"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={deployment["id"]}"], Ct)).Count == 0 ? "gone" : null);
+            (await docker.ContainersAsync($"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={deployment["id"]}", Ct)).Count == 0 ? "gone" : null);
     }
 
     [Fact]
@@ -249,9 +248,9 @@ public sealed class DeploymentTests(HangarStack stack)
             var agentId = await CreateAgentAsync();
             var deployment = await WaitForStatusAsync(agentId, await DeployPlainAsync(agentId), "running");
 
-            using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
-            var container = (await docker.InspectContainerAsync(await ContainerOfAsync(deployment), Ct))!;
-            Assert.Equal($"http://127.0.0.1:{container.HostPorts[3000]}", deployment["url"]!.ToString());
+            using var docker = new TestDocker();
+            var container = (await docker.InspectAsync(await ContainerOfAsync(deployment), Ct))!;
+            Assert.Equal($"http://127.0.0.1:{container.NetworkSettings!.Ports!["3000/tcp"]![0].HostPort}", deployment["url"]!.ToString());
             Assert.StartsWith("tick 0", await ChatAsync(agentId, "over the bridge"), StringComparison.Ordinal);
         }
         finally
@@ -264,9 +263,9 @@ public sealed class DeploymentTests(HangarStack stack)
     [Fact]
     public async Task MissingImage_FailsTheStart_Readably()
     {
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
+        using var docker = new TestDocker();
         var options = new Hangar.Deployer.DeployerOptions { Docker = { Image = "hangar/no-such-image:none", NetworkMode = "host" } };
-        var runtime = new Hangar.Deployer.Runtimes.DockerRuntime(docker, options, "test");
+        var runtime = new Hangar.Deployer.Runtimes.DockerRuntime(docker.Client, options, "test");
         var launch = new Hangar.Deployer.Runtimes.AgentLaunch(
             Guid.NewGuid(), Guid.NewGuid(), 1, "agent.mjs", Bundles.TarGz(("agent.mjs", "")), new Dictionary<string, string>(), Guid.NewGuid());
 
@@ -291,8 +290,8 @@ public sealed class DeploymentTests(HangarStack stack)
 
     private async Task<string> ContainerOfAsync(JsonObject deployment)
     {
-        using var docker = await DockerClient.ConnectAsync(cancellationToken: Ct);
-        return Assert.Single(await docker.ListContainersAsync([$"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={deployment["id"]}"], Ct)).Id;
+        using var docker = new TestDocker();
+        return Assert.Single(await docker.ContainersAsync($"{Hangar.Deployer.Runtimes.DockerRuntime.DeploymentLabel}={deployment["id"]}", Ct)).ID;
     }
 
     private Task<string> ChatAsync(Guid agentId, string text) => Deployments.ChatAsync(stack.Api, agentId, text);

@@ -3,14 +3,16 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Hangar.Deployer.Runtimes;
 
-namespace Hangar.Docker.Tests;
+namespace Deployer.Tests;
 
 /// <summary>
-/// The client over <c>tcp://</c> with TLS, as <c>DOCKER_TLS_VERIFY</c> and <c>DOCKER_CERT_PATH</c> set it up: the real
-/// engine behind a TLS front that, like dockerd with <c>--tlsverify</c>, demands a client certificate from its CA.
+/// How the Deployer reaches the Docker engine: over <c>tcp://</c> with TLS, as <c>DOCKER_TLS_VERIFY</c> and
+/// <c>DOCKER_CERT_PATH</c> set it up (the real engine behind a TLS front that, like dockerd with <c>--tlsverify</c>,
+/// demands a client certificate from its CA), and what it says when there is no engine.
 /// </summary>
-public sealed class DockerTlsTests : IDisposable
+public sealed class DockerEngineTests : IDisposable
 {
     private readonly string _certificates = Directory.CreateTempSubdirectory("hangar-docker-tls-").FullName;
 
@@ -25,11 +27,13 @@ public sealed class DockerTlsTests : IDisposable
         await using var front = TlsEngineFront.Start(Issue(authority, "engine", server: true), authority);
         WriteClientFiles(authority, Issue(authority, "client", server: false));
 
-        using var docker = await DockerClient.ConnectAsync(new DockerEndpoint(new Uri($"tcp://127.0.0.1:{front.Port}"), _certificates), Ct);
-        await docker.PingAsync(Ct);
+        var engine = await DockerEngine.ConnectAsync($"tcp://127.0.0.1:{front.Port}", _certificates, Ct);
+        using var docker = engine.Client;
+        await docker.System.PingAsync(Ct);
 
-        Assert.InRange(docker.ApiVersion, DockerClient.MinimumApiVersion, DockerClient.MaximumApiVersion);
-        Assert.Equal("CN=client", Assert.Single(front.RequestsFrom));
+        Assert.True(Version.Parse(engine.Version.APIVersion) >= DockerEngine.MinimumApiVersion);
+        Assert.All(front.RequestsFrom, subject => Assert.Equal("CN=client", subject));
+        Assert.NotEmpty(front.RequestsFrom);
     }
 
     [Fact]
@@ -40,11 +44,20 @@ public sealed class DockerTlsTests : IDisposable
         await using var front = TlsEngineFront.Start(Issue(stranger, "engine", server: true), authority);
         WriteClientFiles(authority, Issue(authority, "client", server: false));
 
-        var error = await Assert.ThrowsAsync<DockerException>(() =>
-            DockerClient.ConnectAsync(new DockerEndpoint(new Uri($"tcp://127.0.0.1:{front.Port}"), _certificates), Ct));
+        var error = await Assert.ThrowsAsync<DockerUnavailableException>(() => DockerEngine.ConnectAsync($"tcp://127.0.0.1:{front.Port}", _certificates, Ct));
 
         Assert.Contains($"The TLS handshake with the Docker engine at tcp://127.0.0.1:{front.Port}/ failed", error.Message, StringComparison.Ordinal);
         Assert.Empty(front.RequestsFrom);
+    }
+
+    [Fact]
+    public async Task NoEngine_SaysWhereItLookedAndWhatToDo()
+    {
+        var missing = await Assert.ThrowsAsync<DockerUnavailableException>(() => DockerEngine.ConnectAsync("unix:///tmp/no-such-docker.sock", null, Ct));
+        Assert.Equal("No Docker engine at unix:///tmp/no-such-docker.sock: the socket does not exist. Start dockerd, or set DOCKER_HOST.", missing.Message);
+
+        var ssh = await Assert.ThrowsAsync<DockerUnavailableException>(() => DockerEngine.ConnectAsync("ssh://somewhere", null, Ct));
+        Assert.Contains("ssh://somewhere", ssh.Message, StringComparison.Ordinal);
     }
 
     private void WriteClientFiles(X509Certificate2 authority, X509Certificate2 client)
