@@ -73,7 +73,9 @@ public static class ApiServiceExtensions
             .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
             {
                 ConnectTimeout = sp.GetRequiredService<IOptions<RunOptions>>().Value.AgentConnectTimeout,
-                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+                // Node's HTTP server (Blink's agents) closes a keep-alive connection idle for 5 s: a request sent on it
+                // as it closes fails with a reset (seen in the streaming benchmark's W3). Idle ones retire first.
+                PooledConnectionIdleTimeout = TimeSpan.FromSeconds(4),
                 AutomaticDecompression = System.Net.DecompressionMethods.None,
                 // No HttpClient span and no trace headers of the handler's: the step's agent.chat span is the client
                 // span, and the request carries its traceparent (OpenTelemetry's HttpClient instrumentation would

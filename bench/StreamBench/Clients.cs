@@ -11,7 +11,8 @@ internal sealed class HangarClient(HttpClient api)
 {
     public static HttpClient Http(string? baseUrl = null, string? apiKey = null)
     {
-        var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, UseProxy = false })
+        // Idle connections retire before a Node agent closes them (after 5 s), as Hangar's own agent client does.
+        var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, UseProxy = false, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(4) })
         {
             Timeout = Timeout.InfiniteTimeSpan,
             BaseAddress = baseUrl is null ? null : new Uri(baseUrl),
