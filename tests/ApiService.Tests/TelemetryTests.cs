@@ -87,6 +87,27 @@ public sealed class TelemetryTests(HangarStack stack)
         Assert.Equal("agent.chat", Assert.Single(stepTree["roots"]!.AsArray())!["span"]!["name"]!.ToString());
     }
 
+    [Fact]
+    public async Task AChatTurn_ExportsNpgsqlSpans_InTheRunsTrace()
+    {
+        // A send stores the run in PostgreSQL under the request's span, in the trace the run keeps.
+        const string scope = "Npgsql";
+        var (chatId, send) = await stack.StartChatAsync("client spans");
+        await SseClient.ReadUntilAsync(HangarStack.StreamUrl(send), SseClient.RunEnded);
+        var run = (await stack.Api.GetFromJsonAsync<JsonObject>($"/api/chats/{chatId}/runs/{send["run"]!["id"]}", Ct))!;
+        var traceId = Convert.FromHexString(run["trace_id"]!.ToString());
+
+        var name = Encoding.UTF8.GetBytes(scope);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        bool Exported() => stack.Otlp.Exports("traces").Any(e => e.Body.AsSpan().IndexOf(name) >= 0 && e.Body.AsSpan().IndexOf(traceId) >= 0);
+        while (!Exported() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100, Ct);
+        }
+
+        Assert.True(Exported(), $"no span of {scope} in the run's trace was exported");
+    }
+
     [Theory]
     [InlineData("apiservice", "traces")]
     [InlineData("apiservice", "metrics")]
