@@ -1,71 +1,60 @@
-using System.Runtime.InteropServices;
 using Hangar.AppHost;
 using Hangar.AppHost.Publishing;
-using Hangar.AppHost.Resources;
-using Microsoft.Extensions.Configuration;
 
-// dotnet run --project AppHost: the whole stack on this machine, data kept in .data/ under the repository.
+// dotnet run --project AppHost: the whole stack on this machine, with the Aspire dashboard.
 // dotnet run --project AppHost -- publish compose|kubernetes [--output DIR] [--skip-build] …: files to run it elsewhere.
 if (args is ["publish", .. var publishArgs])
 {
     return await Publish.RunAsync(publishArgs);
 }
 
-var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args).Build();
-var options = configuration.GetSection(HangarAppOptions.Section).Get<HangarAppOptions>() ?? new HangarAppOptions();
-options.DataDirectory ??= Path.Combine(ServiceProcess.RepositoryRoot, ".data");
-options.ApiPort ??= 5080;
-options.StreamHubPort ??= 5081;
-options.DashboardPort ??= 18888;
-options.OtlpEndpoint ??= configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
-options.OtlpProtocol = configuration["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? options.OtlpProtocol;
+var builder = DistributedApplication.CreateBuilder(args);
+var settings = AppHostSettings.From(builder.Configuration);
 
-using var stopping = new CancellationTokenSource();
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+// Generated on the first run and kept in the AppHost's user secrets; the dashboard shows them under Parameters.
+var signingKey = builder.AddParameter("signing-key", GeneratedKey.SigningKey, secret: true, persist: true);
+var apiKey = builder.AddParameter("api-key", GeneratedKey.ApiKey, secret: true, persist: true);
 
-var width = 12;
-var output = new Lock();
-void Echo(string name, string line)
+var servers = await BackingServers.ChooseAsync(builder, settings);
+var postgres = servers.AddPostgres("postgres", databaseName: "hangar");
+var redis = servers.AddRedis("redis");
+
+var streamhub = builder.AddProject<Projects.StreamHub>("streamhub")
+    .WithHttpEndpoint(port: settings.StreamHubPort)
+    .WithReplicas(settings.StreamHubReplicas)
+    .WithReference(redis).WaitFor(redis)
+    .WithEnvironment("Hangar__SigningKey", signingKey)
+    .WithHttpHealthCheck("/health");
+
+var apiservice = builder.AddProject<Projects.ApiService>("apiservice")
+    .WithHttpEndpoint(port: settings.ApiPort)
+    .WithReplicas(settings.ApiReplicas)
+    .WithReference(postgres, "postgres").WaitFor(postgres)
+    .WithReference(redis).WaitFor(redis)
+    .WithReference(streamhub)
+    .WithEnvironment("Hangar__SigningKey", signingKey)
+    .WithEnvironment("Hangar__BootstrapApiKey", apiKey)
+    .WithHttpHealthCheck("/health");
+
+var deployerRuntime = await settings.DeployerRuntimeAsync();
+if (deployerRuntime is not "none")
 {
-    lock (output)
-    {
-        Console.WriteLine($"{name.PadRight(width)}| {line}");
-    }
+    apiservice.WithEnvironment("Hangar__Deployments__DefaultRuntime", deployerRuntime);
+
+    // Agents run on the host's network for now, so the URL they are given is the one the host reaches ApiService at.
+    builder.AddProject<Projects.Deployer>("deployer")
+        .WithHttpEndpoint()
+        .WithReference(postgres, "postgres").WaitFor(postgres)
+        .WithReference(redis).WaitFor(redis)
+        .WithReference(apiservice).WaitFor(apiservice)
+        .WithEnvironment("Hangar__SigningKey", signingKey)
+        .WithEnvironment("Deployer__Runtime", deployerRuntime)
+        .WithEnvironment("Deployer__Docker__NetworkMode", "host")
+        .WithHttpHealthCheck("/health");
 }
 
-Console.WriteLine($"Starting Hangar (data in {options.DataDirectory}) …");
-await using var app = await HangarApp.StartAsync(options, Echo, stopping.Token);
-lock (output)
-{
-    Console.WriteLine();
-    Console.WriteLine($"{"resource".PadRight(width)} {"state",-8} endpoint");
-    foreach (var resource in app.Resources)
-    {
-        Console.WriteLine($"{resource.Name.PadRight(width)} {resource.State,-8} {resource.Endpoint}");
-    }
+Console.WriteLine($"Hangar: {servers.Description}; Deployer: {deployerRuntime}{settings.DeployerRuntimeReason}.");
+Console.WriteLine("Hangar: the API key is the parameter api-key (the dashboard shows it; `dotnet user-secrets list --project AppHost` prints it).");
 
-    Console.WriteLine();
-    Console.WriteLine($"API key:  {app.ApiKey}");
-    Console.WriteLine($"Try:      curl -H 'Authorization: Bearer {app.ApiKey}' {app.ApiUrls[0]}/api/agents");
-    Console.WriteLine($"Logs:     {app.Logs.Directory}/<resource>.log");
-    if (app.DashboardLoginUrl is { } dashboard)
-    {
-        Console.WriteLine($"Dashboard: {dashboard}");
-    }
-
-    Console.WriteLine("Ctrl+C stops everything.");
-    Console.WriteLine();
-}
-
-// A service that crashes is restarted by the app (and reported above); this only waits for Ctrl+C.
-await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, CancellationToken.None);
-Console.WriteLine("Stopping …");
-
+await builder.Build().RunAsync();
 return 0;
-
-void Stop(PosixSignalContext context)
-{
-    context.Cancel = true;
-    stopping.Cancel();
-}

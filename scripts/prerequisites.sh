@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
-# Installs what running and testing Hangar need on a Debian machine, when it is missing: PostgreSQL and redis-server
-# (the AppHost runs them from their binaries), Node.js for the Blink SDK test agent and its npm packages, jq for the
-# README walk-through, a Docker engine with the agent image and PostgreSQL and Redis images, all built locally
-# (docker.io and debootstrap; dockerd is started when no engine answers), and docker-compose for the published compose
-# file.
+# Installs what running and testing Hangar need on a Debian machine, when it is missing: a Docker engine with the agent
+# image and the PostgreSQL and Redis images the AppHost runs, all built locally (docker.io and debootstrap; dockerd is
+# started when no engine answers), redis-server for the Redis client's own tests, Node.js for the Blink SDK test
+# agent and its npm packages, jq for the README walk-through, and docker-compose for the published compose file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
-{ command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; } || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v jq >/dev/null || need+=(jq)

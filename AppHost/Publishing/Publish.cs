@@ -1,4 +1,3 @@
-using Hangar.AppHost.Resources;
 using Microsoft.Extensions.Configuration;
 
 namespace Hangar.AppHost.Publishing;
@@ -31,7 +30,7 @@ public static class Publish
             return 2;
         }
 
-        options.Output ??= Path.Combine(ServiceProcess.RepositoryRoot, "artifacts", "publish", target);
+        options.Output ??= Path.Combine(Repository.Root, "artifacts", "publish", target);
         var written = target == "compose"
             ? await ComposePublisher.WriteAsync(options, CancellationToken.None)
             : await KubernetesPublisher.WriteAsync(options, CancellationToken.None);

@@ -47,7 +47,7 @@ public sealed record PublishedService(
 }
 
 /// <summary>
-/// The stack both publishers write, wired as <see cref="HangarApp"/> wires it locally: PostgreSQL and Redis (in the
+/// The stack both publishers write, wired as the AppHost wires it locally: PostgreSQL and Redis (in the
 /// stack, or external), StreamHub, ApiService and the Deployer on port 8080 of their containers, with
 /// <c>/health</c> (ready: dependencies answer) and <c>/alive</c> (the process answers). Secrets are generated once
 /// per publish; the compose file reads them from <c>.env</c>, the manifests from a Secret.

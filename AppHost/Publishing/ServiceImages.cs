@@ -1,4 +1,3 @@
-using Hangar.AppHost.Resources;
 
 namespace Hangar.AppHost.Publishing;
 
@@ -19,7 +18,7 @@ public static class ServiceImages
             }
 
             Directory.CreateDirectory(context);
-            File.Copy(Path.Combine(ServiceProcess.RepositoryRoot, service.Project, "Dockerfile"), Path.Combine(context, "Dockerfile"));
+            File.Copy(Path.Combine(Repository.Root, service.Project, "Dockerfile"), Path.Combine(context, "Dockerfile"));
             if (!stack.Options.SkipBuild)
             {
                 await PublishAsync(service.Project, context, cancellationToken).ConfigureAwait(false);
@@ -31,7 +30,7 @@ public static class ServiceImages
     {
         var (code, output) = await Command.RunAsync(
             "dotnet",
-            ["publish", Path.Combine(ServiceProcess.RepositoryRoot, project), "-c", "Release", "-o", context, "-nologo", "-v", "quiet"],
+            ["publish", Path.Combine(Repository.Root, project), "-c", "Release", "-o", context, "-nologo", "-v", "quiet"],
             cancellationToken: cancellationToken).ConfigureAwait(false);
         if (code != 0)
         {

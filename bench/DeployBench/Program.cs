@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Hangar.AppHost;
-using Hangar.AppHost.Resources;
+using Hangar.Testing;
 
 // dotnet run --project bench/DeployBench -c Release -- [docker|process] [deployments]
 // Starts the stack with one Deployer of the given runtime, then uploads the Blink SDK echo agent (as `blink build`
@@ -15,9 +13,8 @@ var runtime = args.Length > 0 ? args[0] : "docker";
 var count = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5;
 var bundleDirectory = Path.Combine(ServiceProcess.RepositoryRoot, "tests", "agents", "blink-echo", ".blink", "build");
 
-await using var app = await HangarApp.StartAsync(new HangarAppOptions { DeployerRuntime = runtime, FastUnsafePostgres = true });
-using var api = new HttpClient { BaseAddress = new Uri(app.ApiUrls[0]) };
-api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.ApiKey);
+await using var app = await Stack.StartAsync(new StackOptions { ApiReplicas = 1, StreamHubReplicas = 1, DeployerRuntime = runtime });
+using var api = app.CreateHttpClient(app.ApiUrl);
 var agent = await (await api.PostAsJsonAsync("/api/agents", new { name = "bench" })).Content.ReadFromJsonAsync<JsonObject>();
 var agentId = agent!["id"]!.ToString();
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Hangar.AppHost;
-using Hangar.AppHost.Resources;
+using Hangar.Testing;
 using Hangar.Redis;
 using Hangar.StreamBench;
 
@@ -41,20 +40,29 @@ foreach (var kind in agentKinds)
 }
 
 Console.Error.WriteLine("Starting the stack: 2 ApiService and 2 StreamHub replicas, PostgreSQL, Redis.");
-await using var app = await HangarApp.StartAsync(new HangarAppOptions { ApiReplicas = 2, StreamHubReplicas = 2, DeployerRuntime = "none", Dashboard = false }, echo);
-using var api = HangarClient.Http(app.ApiUrls[0], app.ApiKey);
+await using var app = await Stack.StartAsync(new StackOptions { Echo = echo });
+var apiReplicas = app.Replicas("apiservice");
+var hubReplicas = app.Replicas("streamhub");
+using var api = HangarClient.Http(apiReplicas[0].Url, app.ApiKey);
 using var http = HangarClient.Http();
 var hangar = new HangarClient(api);
 await using var redis = await RedisConnection.ConnectAsync(RedisOptions.Parse(app.RedisConnectionString));
-var processes = app.Resources.Where(r => r.Process is not null).ToDictionary(r => r.Name, r => r.Process!.Id);
-var services = app.Resources.Where(r => r.Kind is "ApiService" or "StreamHub").Select(r => r.Name).ToList();
+
+// CPU is counted over each process's tree (a replica runs under `dotnet run`, a server's container under its first
+// process); memory is the service's own process. Names as before the AppHost ran on Aspire: apiservice-0, …
+var replicas = apiReplicas.Select((r, i) => ($"apiservice-{i}", r)).Concat(hubReplicas.Select((r, i) => ($"streamhub-{i}", r))).ToList();
+var processes = replicas.ToDictionary(r => r.Item1, r => r.r.Pid);
+processes["postgres"] = await app.ContainerPidAsync("postgres");
+processes["redis"] = await app.ContainerPidAsync("redis");
+var serviceProcesses = replicas.ToDictionary(r => r.Item1, r => Stack.ServiceProcessOf(r.r));
+var services = serviceProcesses.Keys.ToList();
 
 if (idleSubscribers > 0)
 {
     // First, on a StreamHub nothing has run on yet.
     Console.Error.WriteLine($"Idle subscribers: {idleSubscribers} on streamhub-1.");
     var agentId = await hangar.CreateAgentAsync("idle", agents.Url(agentKinds[0]));
-    report.Idle = await IdleSubscribers.MeasureAsync(hangar, agentId, idleSubscribers, app.StreamHubUrls[1], processes["streamhub-1"]);
+    report.Idle = await IdleSubscribers.MeasureAsync(hangar, agentId, idleSubscribers, hubReplicas[1].Url, serviceProcesses["streamhub-1"]);
 }
 
 foreach (var kind in agentKinds)
@@ -70,7 +78,7 @@ foreach (var kind in agentKinds)
     // then optimized code) takes seconds of CPU in each while the first hundred thousand chunks flow.
     await RunAllAsync(run, new AgentResult(kind), pids);
     await RunAllAsync(run, result, pids);
-    result.PeakRss = services.ToDictionary(s => s, s => ProcessStats.PeakRssMiB(processes[s]));
+    result.PeakRss = services.ToDictionary(s => s, s => ProcessStats.PeakRssMiB(serviceProcesses[s]));
 }
 
 report.Print(Console.Out);
@@ -103,13 +111,13 @@ async Task RunAllAsync(Workloads run, AgentResult result, Dictionary<string, int
         var cpu = Cpu.Snapshot(pids);
         result.W3.Add(await run.ParallelAsync(50, 2000, 8));
         result.CpuW3.Add(cpu.PerThousand(pids, 50 * 2000));
-        result.RssAfterW3.Add(services.ToDictionary(s => s, s => ProcessStats.RssMiB(processes[s])));
+        result.RssAfterW3.Add(services.ToDictionary(s => s, s => ProcessStats.RssMiB(serviceProcesses[s])));
     }
 
-    result.MemoryAfterW3 = services.ToDictionary(s => s, s => ProcessStats.MemoryShareMiB(processes[s]));
+    result.MemoryAfterW3 = services.ToDictionary(s => s, s => ProcessStats.MemoryShareMiB(serviceProcesses[s]));
 
     (result.W4, _) = await run.SequentialTurnsAsync(50, "tool", 1, app.PostgresConnectionString);
-    result.W5 = await run.ResumeOnAnotherNodeAsync(20000, 8, 5000, app.StreamHubUrls[1], async chatId =>
+    result.W5 = await run.ResumeOnAnotherNodeAsync(20000, 8, 5000, hubReplicas[1].Url, async chatId =>
         (await redis.ExecuteAsync("XREVRANGE", Hangar.Contracts.ChatEvents.StreamKey(chatId), "+", "-", "COUNT", 1))[0][0].AsString()!);
 }
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Hangar.AppHost.Resources;
+using Hangar.Testing;
 
 // dotnet run --project bench/WrapperBench -c Release [-- <hangar-wrapper executable or dll>]
 // The plain Node agent (tests/agents/plain) is measured called directly and through the wrapper, on loopback. The

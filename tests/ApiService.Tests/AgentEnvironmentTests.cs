@@ -40,7 +40,7 @@ public sealed class AgentEnvironmentTests(HangarStack stack)
         Assert.True(reader.IsDBNull(0));
         var sealedValue = (byte[])reader[1];
         Assert.Equal(-1, sealedValue.AsSpan().IndexOf("sk-very-secret-value"u8));
-        var box = SecretBox.FromBase64(stack.App.ServiceEnvironment["Hangar__SigningKey"]);
+        var box = SecretBox.FromBase64(stack.Stack.SigningKey);
         Assert.Equal("sk-very-secret-value", box.Open(sealedValue, SecretBox.AgentEnvironmentContext(agentId, "OPENAI_API_KEY")));
         Assert.ThrowsAny<CryptographicException>(() => box.Open(sealedValue, SecretBox.AgentEnvironmentContext(agentId, "OTHER")));
         Assert.ThrowsAny<CryptographicException>(() => box.Open(sealedValue, SecretBox.AgentEnvironmentContext(Guid.NewGuid(), "OPENAI_API_KEY")));

@@ -21,8 +21,9 @@ public sealed class BackingServerRestartTests(HangarStack stack)
         var (before, sent) = await stack.StartChatAsync("before the database restart");
         await SseClient.ReadUntilAsync(HangarStack.StreamUrl(sent), SseClient.RunEnded);
 
-        // Down for longer than a heartbeat (1 s) but not the lease (3 s): renewals fail, and the run must go on.
-        var (chatId, reading) = await StartSlowChatAsync(afterChunks: 20, () => stack.App.Postgres!.RestartAsync(TimeSpan.FromSeconds(1.5), Ct));
+        // Down for longer than a heartbeat (1 s) but not the lease (6 s): renewals fail, and the run must go on. A new
+        // container takes about 2 s to accept connections again.
+        var (chatId, reading) = await StartSlowChatAsync(afterChunks: 20, () => stack.Stack.RestartServerAsync("postgres", TimeSpan.FromSeconds(0.5), Ct));
         var events = await reading;
 
         // The services recover on their own (that is the test); this process's pooled connections died with the
@@ -50,7 +51,7 @@ public sealed class BackingServerRestartTests(HangarStack stack)
         var beforeEvents = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(sent), SseClient.RunEnded);
 
         // Down for a second: the agent streams a chunk every 50 ms, so appends fail for certain.
-        var (chatId, reading) = await StartSlowChatAsync(afterChunks: 20, () => stack.App.Redis!.RestartAsync(TimeSpan.FromSeconds(1), Ct));
+        var (chatId, reading) = await StartSlowChatAsync(afterChunks: 20, () => stack.Stack.RestartServerAsync("redis", TimeSpan.FromSeconds(1), Ct));
         var events = await reading;
 
         Assert.True(events[^1].Data["status"]!.ToString() == "completed", events[^1].RawData);
@@ -72,9 +73,9 @@ public sealed class BackingServerRestartTests(HangarStack stack)
         Assert.Equal("echo: before the redis restart", await HangarStack.LastReplyAsync(stack.Api, before));
 
         // The streams were kept on disk: the earlier chat reads back whole on either StreamHub, and new chats stream.
-        foreach (var hub in stack.App.StreamHubUrls)
+        foreach (var hub in stack.StreamHubUrls)
         {
-            var url = hub + HangarStack.StreamUrl(sent)[stack.App.StreamHubUrls[0].Length..];
+            var url = HangarStack.OnHub(hub, HangarStack.StreamUrl(sent));
             var replayed = await SseClient.ReadUntilAsync(url, SseClient.RunEnded);
             Assert.Equal(beforeEvents.Select(e => e.Id), replayed.Select(e => e.Id));
         }

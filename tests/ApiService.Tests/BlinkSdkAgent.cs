@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using Hangar.AppHost.Resources;
+using Hangar.Testing;
 
 namespace ApiService.Tests;
 

@@ -8,10 +8,10 @@ namespace ApiService.Tests;
 public static class Bundles
 {
     /// <summary>The real Blink SDK echo agent as <c>blink build</c> bundled it (scripts/prerequisites.sh builds it).</summary>
-    public static string BlinkEcho { get; } = Path.Combine(Hangar.AppHost.Resources.ServiceProcess.RepositoryRoot, "tests", "agents", "blink-echo", ".blink", "build");
+    public static string BlinkEcho { get; } = Path.Combine(Hangar.Testing.ServiceProcess.RepositoryRoot, "tests", "agents", "blink-echo", ".blink", "build");
 
     /// <summary>The dependency-free plain agent.</summary>
-    public static string Plain { get; } = Path.Combine(Hangar.AppHost.Resources.ServiceProcess.RepositoryRoot, "tests", "agents", "plain");
+    public static string Plain { get; } = Path.Combine(Hangar.Testing.ServiceProcess.RepositoryRoot, "tests", "agents", "plain");
 
     public static byte[] TarGz(string directory)
     {

@@ -1,7 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Hangar.AppHost.Publishing;
-using Hangar.AppHost.Resources;
+using Hangar.Testing;
 using Hangar.Contracts;
 
 namespace ApiService.Tests;

@@ -88,7 +88,7 @@ public sealed class ControlLoopTests(HangarStack stack)
     [Fact]
     public async Task AgentThatRefusesConnections_FailsTheRun()
     {
-        var agentId = await stack.CreateAgentAsync(url: $"http://127.0.0.1:{Hangar.AppHost.Resources.FreePort.Next()}");
+        var agentId = await stack.CreateAgentAsync(url: $"http://127.0.0.1:{Hangar.Testing.FreePort.Next()}");
         var created = await (await stack.Api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = new[] { HangarStack.UserMessage("hi") } }, Ct)).Content.ReadFromJsonAsync<JsonObject>(Ct);
 
         var events = await SseClient.ReadUntilAsync(HangarStack.StreamUrl(created!), SseClient.RunEnded);
@@ -249,7 +249,7 @@ public sealed class ControlLoopTests(HangarStack stack)
         Assert.Null(second["next_cursor"]);
     }
 
-    private HttpClient HangarStackClient(int replica) => stack.App.CreateHttpClient($"apiservice-{replica}");
+    private HttpClient HangarStackClient(int replica) => HangarStack.Client(stack.ApiUrls[replica], HangarStack.ApiKey);
 
     private async Task<JsonObject> SendAsync(Guid chatId, string text, string behavior = "enqueue")
     {

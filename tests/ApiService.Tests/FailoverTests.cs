@@ -36,10 +36,10 @@ public sealed class FailoverTests(HangarStack stack)
         // The owner's id is host:pid:nonce; it is killed once its step has streamed a few chunks.
         await firstChunk.Task.WaitAsync(TimeSpan.FromSeconds(20), Ct);
         var owner = await ScalarAsync<string>("select lease_owner from runs where chat_id = @chat", chatId);
-        var victim = stack.App.Resources.Single(r => r.Kind == "ApiService" && r.Process!.Id == int.Parse(owner!.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture));
-        var survivor = stack.App.Resources.Single(r => r.Kind == "ApiService" && r != victim);
+        var victim = stack.Stack.ReplicaOf("apiservice", int.Parse(owner!.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture));
+        var survivor = stack.Stack.Replicas("apiservice").Single(r => r != victim);
         await Task.Delay(300, Ct);
-        await stack.App.KillServiceAsync(victim.Name);
+        await stack.Stack.KillAsync(victim, Ct);
         try
         {
             var events = await reading;
@@ -50,7 +50,7 @@ public sealed class FailoverTests(HangarStack stack)
             var chunksAfter = events.SkipWhile(e => e != interrupted).Count(e => e.Type == "message.chunk.added");
             Assert.True(chunksAfter > Text.Length, $"only {chunksAfter} chunks after the restart");
 
-            using var api = stack.App.CreateHttpClient(survivor.Name);
+            using var api = stack.Stack.CreateHttpClient(survivor.Url);
             var runs = await api.GetFromJsonAsync<JsonArray>($"/api/chats/{chatId}/runs", Ct);
             var run = Assert.Single(runs!);
             Assert.Equal("completed", run!["status"]!.ToString());
@@ -65,7 +65,7 @@ public sealed class FailoverTests(HangarStack stack)
         }
         finally
         {
-            await stack.App.StartServiceAsync(victim.Name, Ct);
+            await stack.Stack.StartAsync(victim, Ct);
         }
     }
 

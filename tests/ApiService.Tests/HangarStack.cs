@@ -4,33 +4,40 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Hangar.AppHost;
-using Hangar.AppHost.Resources;
+using Hangar.Contracts;
+using Hangar.Testing;
 
 namespace ApiService.Tests;
 
 /// <summary>
-/// The real stack for the end-to-end tests, started through the AppHost's composition (<see cref="HangarApp"/>):
-/// PostgreSQL, Redis, two StreamHub and two ApiService replicas as processes on loopback ports, plus a test agent.
+/// The real stack for the end-to-end tests, started through the AppHost with Aspire.Hosting.Testing
+/// (<see cref="Hangar.Testing.Stack"/>): PostgreSQL and Redis in containers, two StreamHub and two ApiService
+/// replicas, plus a test agent, an OTLP receiver every service exports to, and a Docker and a process Deployer.
 /// </summary>
 [CollectionDefinition(nameof(HangarStack))]
 public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack>
 {
     public const string ApiKey = "hgr_test_bootstrap_key_0123456789abcdef";
 
-    public HangarApp App { get; private set; } = null!;
+    public Stack Stack { get; private set; } = null!;
 
     public TestAgent Agent { get; private set; } = null!;
 
     /// <summary>Where every service exports its traces, metrics and logs.</summary>
     public OtlpReceiver Otlp { get; private set; } = null!;
 
-    public string PostgresConnectionString => App.PostgresConnectionString;
+    public string PostgresConnectionString => Stack.PostgresConnectionString;
 
-    public IReadOnlyList<string> ApiUrls => App.ApiUrls;
+    /// <summary>Each ApiService replica's own URL, in a stable order: <c>ApiUrls[0]</c> serves users, <c>ApiUrls[1]</c> agents.</summary>
+    public IReadOnlyList<string> ApiUrls => [.. Stack.Replicas("apiservice").Select(r => r.Url)];
 
-    public string StreamHubUrl => App.StreamHubUrl;
+    /// <summary>Each StreamHub replica's own URL.</summary>
+    public IReadOnlyList<string> StreamHubUrls => [.. Stack.Replicas("streamhub").Select(r => r.Url)];
 
+    /// <summary>StreamHub as the stream links name it: the proxy in front of its replicas.</summary>
+    public string StreamHubUrl => Stack.StreamHubUrl;
+
+    /// <summary>A client of ApiService's proxy with the API key (a replica's own URL changes when it is started again).</summary>
     public HttpClient Api { get; private set; } = null!;
 
     /// <summary>
@@ -39,35 +46,33 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
     /// </summary>
     public static Action<string, string>? Echo { get; } = EchoTo(Environment.GetEnvironmentVariable("HANGAR_TEST_LOG"));
 
+    /// <summary>The settings of the shared stack: short timeouts and leases, deep queues, fast telemetry export.</summary>
+    public static Dictionary<string, string> TestEnvironment() => new()
+    {
+        ["Hangar__Runs__AgentFirstByteTimeout"] = "00:00:02",
+        ["Hangar__Runs__AgentIdleTimeout"] = "00:00:02",
+        ["Hangar__Runs__LeaseDuration"] = "00:00:06",
+        ["Hangar__Runs__HeartbeatInterval"] = "00:00:01",
+        ["Hangar__MaxQueuedEvents"] = "20000",
+        ["Hangar__StreamMaxLength"] = "200000",
+        ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        ["OTEL_BLRP_SCHEDULE_DELAY"] = "200",
+        ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+    };
+
     public async ValueTask InitializeAsync()
     {
         var agent = TestAgent.StartAsync();
         Otlp = await OtlpReceiver.StartAsync();
-        var options = new HangarAppOptions
+        Stack = await Stack.StartAsync(new StackOptions
         {
-            ApiReplicas = 2,
-            StreamHubReplicas = 2,
             ApiKey = ApiKey,
-            FastUnsafePostgres = true,
-            DeployerRuntime = "none",
             OtlpEndpoint = Otlp.Url,
-            Environment =
-            {
-                ["Hangar__Runs__AgentFirstByteTimeout"] = "00:00:02",
-                ["Hangar__Runs__AgentIdleTimeout"] = "00:00:02",
-                ["Hangar__Runs__LeaseDuration"] = "00:00:03",
-                ["Hangar__Runs__HeartbeatInterval"] = "00:00:01",
-                ["Hangar__MaxQueuedEvents"] = "20000",
-                ["Hangar__StreamMaxLength"] = "200000",
-                ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
-                ["OTEL_BLRP_SCHEDULE_DELAY"] = "200",
-                ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
-            },
-        };
-
-        App = await HangarApp.StartAsync(options, Echo);
+            Environment = TestEnvironment(),
+            Echo = Echo,
+        });
         Agent = await agent;
-        Api = App.CreateHttpClient("apiservice-0");
+        Api = Client(Stack.ApiUrl, ApiKey);
         DockerDeployer = await StartDeployerAsync("docker", "deployer-docker");
         ProcessDeployer = await StartDeployerAsync("process", "deployer-process");
     }
@@ -87,7 +92,17 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
     /// </summary>
     public async Task<ChildProcess> StartDeployerAsync(string runtime, string name, IReadOnlyDictionary<string, string>? settings = null)
     {
-        var environment = App.DeployerEnvironment(runtime, $"{name}-{Guid.NewGuid().ToString("N")[..6]}");
+        var environment = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__postgres"] = Stack.PostgresConnectionString,
+            ["ConnectionStrings__redis"] = Stack.RedisConnectionString,
+            ["Hangar__SigningKey"] = Stack.SigningKey,
+            ["services__apiservice__http__0"] = Stack.ApiUrl,
+            ["Deployer__Runtime"] = runtime,
+            ["Deployer__InstanceId"] = $"{name}-{Guid.NewGuid().ToString("N")[..6]}",
+            // Agents run on the host's network, where the services listen on loopback.
+            ["Deployer__Docker__NetworkMode"] = "host",
+        };
         environment["Deployer__LeaseDuration"] = "00:00:03";
         environment["Deployer__ReconcileInterval"] = "00:00:00.500";
         environment["Deployer__HealthTimeout"] = "00:00:20";
@@ -105,7 +120,7 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
         var port = FreePort.Next();
         var process = ServiceProcess.Start("Deployer", port, environment, Echo, name);
         _deployers.Add(process);
-        await HangarApp.WaitHealthyAsync(new HangarResource(name, "Deployer", $"http://127.0.0.1:{port}", process), CancellationToken.None);
+        await ServiceProcess.WaitHealthyAsync(process, $"http://127.0.0.1:{port}", CancellationToken.None);
         return process;
     }
 
@@ -126,8 +141,8 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
         }
 
         // Containers outlive their Deployer by design; this stack's go with it.
-        await App.RemoveContainersAsync();
-        await App.DisposeAsync();
+        await TestDocker.RemoveContainersAsync(Installation.Of(Stack.SigningKey));
+        await Stack.DisposeAsync();
         await Agent.DisposeAsync();
         await Otlp.DisposeAsync();
         Api.Dispose();
@@ -254,6 +269,9 @@ public sealed class HangarStack : IAsyncLifetime, ICollectionFixture<HangarStack
     }
 
     public static object UserMessage(string text) => new { role = "user", parts = new[] { new { type = "text", text } } };
+
+    /// <summary>The same stream (path, ticket, position) on another StreamHub: one replica, or the proxy.</summary>
+    public static string OnHub(string hubUrl, string streamUrl) => hubUrl + new Uri(streamUrl).PathAndQuery;
 
     /// <summary>The stream URL (with its ticket) in a create-chat or send-message answer.</summary>
     public static string StreamUrl(JsonObject response) => response["stream"]!["url"]!.ToString();

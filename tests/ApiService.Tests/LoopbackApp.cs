@@ -1,4 +1,4 @@
-using Hangar.AppHost.Resources;
+using Hangar.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;

@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Hangar.AppHost;
+using Hangar.Testing;
 
 namespace ApiService.Tests;
 
@@ -16,22 +16,23 @@ public sealed class RunHandoffTests(HangarStack stack)
     [Fact]
     public async Task FullReplica_LeavesTheRunToAnother_WhichIsWokenAtOnce()
     {
-        var options = new HangarAppOptions
+        var options = new StackOptions
         {
-            ApiReplicas = 2,
             StreamHubReplicas = 1,
-            FastUnsafePostgres = true,
-            DeployerRuntime = "none",
-            Dashboard = false,
-            // A minute between polls: only the wake-up can move the run in time.
-            Environment = { ["Hangar__Runs__PollInterval"] = "00:01:00" },
-            ResourceEnvironment = { ["apiservice-0"] = new() { ["Hangar__Runs__MaxConcurrentRuns"] = "1" } },
+            // Room for one run on each replica, and a minute between polls: only the wake-up can move the run in time.
+            Environment = new(HangarStack.TestEnvironment())
+            {
+                ["Hangar__Runs__PollInterval"] = "00:01:00",
+                ["Hangar__Runs__MaxConcurrentRuns"] = "1",
+            },
+            Echo = HangarStack.Echo,
         };
-        await using var app = await HangarApp.StartAsync(options, HangarStack.Echo, Ct);
-        using var api = app.CreateHttpClient("apiservice-0");
+        await using var app = await Stack.StartAsync(options, Ct);
+        var full = app.Replicas("apiservice")[0];
+        using var api = app.CreateHttpClient(full.Url);
         var agentId = await stack.CreateAgentAsync(api);
 
-        // The slow reply (10 s) takes apiservice-0's only place.
+        // The slow reply (10 s) takes the first replica's only place.
         var (slowChat, slow) = await stack.StartChatAsync("slow", agentId, api);
         Assert.Equal("running", slow["run"]!["status"]!.ToString());
 
@@ -41,7 +42,7 @@ public sealed class RunHandoffTests(HangarStack stack)
 
         Assert.Equal("completed", events[^1].Data["status"]!.ToString());
         Assert.Equal("echo: handed over", await HangarStack.LastReplyAsync(api, queuedChat));
-        // apiservice-0 was full all along, so apiservice-1 ran it.
+        // The first replica was full all along, so the other ran it.
         var slowRun = (await api.GetFromJsonAsync<JsonArray>($"/api/chats/{slowChat}/runs", Ct))!.Single()!;
         Assert.Equal("running", slowRun["status"]!.ToString());
         (await api.PostAsync($"/api/chats/{slowChat}/stop", null, Ct)).EnsureSuccessStatusCode();

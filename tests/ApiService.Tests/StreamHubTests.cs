@@ -37,8 +37,10 @@ public sealed class StreamHubTests(HangarStack stack)
     public async Task KilledStreamHub_ClientResumesOnTheOther_WithNothingLostOrRepeated()
     {
         var (_, send) = await stack.StartChatAsync("slow");
-        var url = HangarStack.StreamUrl(send);
-        Assert.StartsWith(stack.App.StreamHubUrls[0], url, StringComparison.Ordinal);
+        // The link names StreamHub's proxy; this client reads from the first replica itself, which then dies.
+        Assert.StartsWith(stack.StreamHubUrl, HangarStack.StreamUrl(send), StringComparison.Ordinal);
+        var victim = stack.Stack.Replicas("streamhub")[0];
+        var url = HangarStack.OnHub(victim.Url, HangarStack.StreamUrl(send));
         var received = new List<SseEvent>();
         try
         {
@@ -49,7 +51,7 @@ public sealed class StreamHubTests(HangarStack stack)
                 received.Add(e);
                 if (received.Count(r => r.Type == ChatEvents.MessageChunkAdded) == 20)
                 {
-                    await stack.App.KillServiceAsync("streamhub-0");
+                    await stack.Stack.KillAsync(victim, Ct);
                 }
             }
         }
@@ -60,7 +62,7 @@ public sealed class StreamHubTests(HangarStack stack)
 
         try
         {
-            var other = stack.App.StreamHubUrls[1] + url[stack.App.StreamHubUrls[0].Length..];
+            var other = HangarStack.OnHub(stack.Stack.Replicas("streamhub").Single(r => r != victim).Url, url);
             var rest = await SseClient.ReadUntilAsync(other, SseClient.RunEnded, lastEventId: received[^1].Id);
             var all = received.Concat(rest).ToList();
 
@@ -73,7 +75,7 @@ public sealed class StreamHubTests(HangarStack stack)
         }
         finally
         {
-            await stack.App.StartServiceAsync("streamhub-0", Ct);
+            await stack.Stack.StartAsync(victim, Ct);
         }
     }
 
@@ -89,7 +91,7 @@ public sealed class StreamHubTests(HangarStack stack)
         Assert.True(inside.Count > 0, "no entry held more than one chunk of a 5,000-chunk burst");
 
         var cut = inside[inside.Count / 2];
-        var other = stack.App.StreamHubUrls[1] + url[stack.App.StreamHubUrls[0].Length..];
+        var other = HangarStack.OnHub(stack.StreamHubUrls[1], url);
         var sse = await SseClient.ReadUntilAsync(other, SseClient.RunEnded, lastEventId: cut.Id);
         Assert.Equal(all.Skip(cut.Index + 1).Select(e => (e.Id, e.RawData)), sse.Select(e => (e.Id, e.RawData)));
         var frames = await ReadWebSocketAsync(WithAfter(other, cut.Id), all.Count - cut.Index - 1);
@@ -131,7 +133,7 @@ public sealed class StreamHubTests(HangarStack stack)
         var (chatId, send) = await stack.StartChatAsync("to be trimmed");
         var url = HangarStack.StreamUrl(send);
         var events = await SseClient.ReadUntilAsync(url, SseClient.RunEnded);
-        await using var redis = await RedisConnection.ConnectAsync(RedisOptions.Parse(stack.App.RedisConnectionString), cancellationToken: Ct);
+        await using var redis = await RedisConnection.ConnectAsync(RedisOptions.Parse(stack.Stack.RedisConnectionString), cancellationToken: Ct);
         var key = ChatEvents.StreamKey(chatId);
 
         await redis.ExecuteAsync("XTRIM", key, "MAXLEN", 1);

@@ -27,6 +27,16 @@ internal sealed class TestDocker : IDisposable
         }
     }
 
+    /// <summary>Removes the agent containers of one installation (<see cref="Hangar.Contracts.Installation"/>).</summary>
+    public static async Task RemoveContainersAsync(string installation)
+    {
+        using var docker = new TestDocker();
+        foreach (var container in await docker.ContainersAsync($"{Hangar.Contracts.Installation.DockerLabel}={installation}"))
+        {
+            await docker.RemoveContainerAsync(container.ID);
+        }
+    }
+
     public async Task RemoveContainerAsync(string id, CancellationToken cancellationToken = default)
     {
         try

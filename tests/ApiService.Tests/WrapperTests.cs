@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Hangar.AppHost.Resources;
+using Hangar.Testing;
 using Hangar.Wrapper;
 
 namespace ApiService.Tests;

@@ -1,5 +1,4 @@
 using Hangar.AppHost.Publishing;
-using Hangar.AppHost.Resources;
 using YamlDotNet.RepresentationModel;
 
 namespace AppHost.Tests;

@@ -100,7 +100,7 @@ public sealed class RedisConnectionTests(RedisFixture redis) : IClassFixture<Red
     [Fact]
     public async Task ServerRestart_FailsInFlightThenReconnects()
     {
-        await using var server = await AppHost.Resources.RedisServer.StartAsync(cancellationToken: Ct);
+        await using var server = await Hangar.Testing.RedisServer.StartAsync(cancellationToken: Ct);
         await using var connection = await RedisConnection.ConnectAsync(RedisOptions.Parse(server.ConnectionString), cancellationToken: Ct);
         var reconnected = new TaskCompletionSource();
         connection.Reconnected += () => reconnected.TrySetResult();
@@ -157,7 +157,7 @@ public sealed class RedisConnectionTests(RedisFixture redis) : IClassFixture<Red
     [Fact]
     public async Task ConnectAsync_NothingListening_SaysWhere()
     {
-        var port = AppHost.Resources.FreePort.Next();
+        var port = Hangar.Testing.FreePort.Next();
         var error = await Assert.ThrowsAsync<RedisConnectionException>(() => RedisConnection.ConnectAsync(RedisOptions.Parse($"127.0.0.1:{port}"), cancellationToken: Ct));
         Assert.Contains($"127.0.0.1:{port}", error.Message, StringComparison.Ordinal);
     }
@@ -165,7 +165,7 @@ public sealed class RedisConnectionTests(RedisFixture redis) : IClassFixture<Red
     [Fact]
     public async Task Subscriber_ReceivesMessages_AndResubscribesAfterRestart()
     {
-        await using var server = await AppHost.Resources.RedisServer.StartAsync(cancellationToken: Ct);
+        await using var server = await Hangar.Testing.RedisServer.StartAsync(cancellationToken: Ct);
         var options = RedisOptions.Parse(server.ConnectionString);
         await using var subscriber = await RedisSubscriber.ConnectAsync(options, cancellationToken: Ct);
         await using var publisher = await RedisConnection.ConnectAsync(options, cancellationToken: Ct);

@@ -1,4 +1,4 @@
-using Hangar.AppHost.Resources;
+using Hangar.Testing;
 
 namespace Hangar.Redis.Tests;
 

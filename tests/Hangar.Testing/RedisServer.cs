@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Hangar.AppHost.Resources;
+namespace Hangar.Testing;
 
 /// <summary>
 /// A <c>redis-server</c> from the local binaries on a loopback port. With a data directory it keeps an append-only

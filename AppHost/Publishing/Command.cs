@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Hangar.AppHost.Resources;
+namespace Hangar.AppHost.Publishing;
 
 /// <summary>A command run to its end, for tools the AppHost drives (<c>dotnet publish</c>, <c>docker-compose</c>).</summary>
 public static class Command

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Hangar.AppHost.Resources;
+namespace Hangar.Testing;
 
 /// <summary>A Hangar service (ApiService, StreamHub, …) started from its build output with <c>dotnet</c>.</summary>
 public static class ServiceProcess
@@ -22,6 +22,35 @@ public static class ServiceProcess
         }
 
         return ChildProcess.Start(name ?? project, startInfo, echo);
+    }
+
+    /// <summary>Waits for a service's <c>/health</c>; throws with its last output when it exits first or takes over 60 s.</summary>
+    public static async Task WaitHealthyAsync(ChildProcess process, string url, CancellationToken cancellationToken)
+    {
+        using var client = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                if ((await client.GetAsync("/health", cancellationToken).ConfigureAwait(false)).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            if (process.HasExited || DateTime.UtcNow > deadline)
+            {
+                var why = process.HasExited ? $"exited with code {process.ExitCode}" : "did not become healthy within 60 s";
+                throw new InvalidOperationException($"{process.Name} {why}. Its last output:\n{process.RecentOutput()}");
+            }
+
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The built assembly of a project in the repository (named after the project unless <paramref name="assembly"/> says otherwise).</summary>

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Hangar.AppHost.Resources;
+namespace Hangar.Testing;
 
 /// <summary>Asks the kernel for a free loopback port.</summary>
 public static class FreePort

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace Hangar.AppHost.Resources;
+namespace Hangar.Testing;
 
 /// <summary>
 /// A process the stack started: its output is kept (the last lines, for error messages) and echoed with the

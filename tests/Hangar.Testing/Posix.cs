@@ -1,9 +1,11 @@
 using System.Runtime.InteropServices;
 
-namespace Hangar.AppHost.Resources;
+namespace Hangar.Testing;
 
 internal static partial class Posix
 {
+    public const int SigInt = 2;
+
     public const int SigQuit = 3;
 
     public const int SigTerm = 15;
