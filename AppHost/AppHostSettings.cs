@@ -22,15 +22,20 @@ internal sealed class AppHostSettings
     public int StreamHubReplicas { get; set; } = 1;
 
     /// <summary>
-    /// Where PostgreSQL and Redis come from: <c>local-images</c> (<c>hangar/postgres:15</c> and <c>hangar/redis:7</c>,
+    /// Where PostgreSQL and Redis come from: <c>binaries</c> (this machine's own, as executables on loopback, data in
+    /// <see cref="DataDirectory"/>), <c>local-images</c> (<c>hangar/postgres:15</c> and <c>hangar/redis:7</c>,
     /// which <c>scripts/build-backing-images.sh</c> builds without a registry, never pulled), <c>official-images</c>
-    /// (Aspire's defaults, pulled from Docker Hub) or <c>auto</c> (default: the local images when the engine has them).
+    /// (Aspire's defaults, pulled from Docker Hub) or <c>auto</c> (default: the local images when the engine has them,
+    /// the binaries when no engine answers).
     /// A connection string <c>ConnectionStrings:postgres</c> or <c>ConnectionStrings:redis</c> uses that server instead.
     /// </summary>
     public string Servers { get; set; } = "auto";
 
-    /// <summary>Keep PostgreSQL's and Redis's data in named volumes between runs (default). Off: gone with the containers.</summary>
+    /// <summary>Keep PostgreSQL's and Redis's data between runs (default), in named volumes or <see cref="DataDirectory"/>. Off: gone with the run.</summary>
     public bool DataVolumes { get; set; } = true;
+
+    /// <summary>Where the binaries keep their data (<c>postgres/</c>, <c>redis/</c>). Default: <c>.data/</c> in the repository.</summary>
+    public string? DataDirectory { get; set; }
 
     /// <summary>
     /// Names the data volumes <c>{prefix}-postgres-data</c> and <c>{prefix}-redis-data</c> instead of Aspire's names
@@ -53,7 +58,7 @@ internal sealed class AppHostSettings
     public static AppHostSettings From(IConfiguration configuration)
     {
         var settings = configuration.GetSection(Section).Get<AppHostSettings>() ?? new AppHostSettings();
-        string[] servers = ["auto", "local-images", "official-images"];
+        string[] servers = ["auto", "local-images", "official-images", "binaries"];
         string[] runtimes = ["auto", "docker", "process", "none"];
         return !servers.Contains(settings.Servers)
             ? throw new InvalidOperationException($"AppHost:Servers is '{settings.Servers}': use {string.Join(", ", servers)}.")
@@ -63,6 +68,13 @@ internal sealed class AppHostSettings
             ? throw new InvalidOperationException("AppHost:ApiReplicas and AppHost:StreamHubReplicas are 1 or more.")
             : settings;
     }
+
+    /// <summary><see cref="DataDirectory"/>, or a directory of this run's own when data is not kept.</summary>
+    public string DataDirectoryFor(IDistributedApplicationBuilder builder) => _dataDirectory ??=
+        !DataVolumes ? Path.Combine(Path.GetTempPath(), "hangar-" + Guid.NewGuid().ToString("N")[..12])
+        : Path.GetFullPath(DataDirectory ?? Path.Combine(builder.AppHostDirectory, "..", ".data"));
+
+    private string? _dataDirectory;
 
     /// <summary><see cref="DeployerRuntime"/>, with <c>auto</c> resolved by asking the Docker engine.</summary>
     public async Task<string> DeployerRuntimeAsync()

@@ -3,8 +3,9 @@ using Microsoft.Extensions.Configuration;
 namespace Hangar.AppHost;
 
 /// <summary>
-/// PostgreSQL and Redis for the stack: a server the user names with a connection string, or a container of the image
-/// <see cref="AppHostSettings.Servers"/> chooses, always with a password (Aspire generates it on the first run and keeps it).
+/// PostgreSQL and Redis for the stack: a server the user names with a connection string, a container of the image
+/// <see cref="AppHostSettings.Servers"/> chooses, or the machine's own binaries; always with a password (Aspire
+/// generates it on the first run and keeps it).
 /// </summary>
 internal sealed class BackingServers
 {
@@ -16,12 +17,14 @@ internal sealed class BackingServers
     private readonly IDistributedApplicationBuilder _builder;
     private readonly AppHostSettings _settings;
     private readonly bool _localImages;
+    private readonly bool _binaries;
 
-    private BackingServers(IDistributedApplicationBuilder builder, AppHostSettings settings, bool localImages, string description)
+    private BackingServers(IDistributedApplicationBuilder builder, AppHostSettings settings, bool localImages, string description, bool binaries = false)
     {
         _builder = builder;
         _settings = settings;
         _localImages = localImages;
+        _binaries = binaries;
         Description = description;
     }
 
@@ -29,12 +32,20 @@ internal sealed class BackingServers
     public string Description { get; private set; }
 
     /// <summary>
-    /// Chooses the images: for <c>auto</c> the local ones when the engine has both, Aspire's official ones otherwise.
-    /// Asking for the local ones when the engine lacks them stops here with what to run, rather than leaving every
-    /// service waiting on a container that cannot start.
+    /// Chooses: for <c>auto</c> the local images when the engine has both, the binaries when no engine answers and
+    /// they are installed, Aspire's official images otherwise. Asking for the local images or the binaries when they
+    /// are missing stops here with what to run, rather than leaving every service waiting on a server that cannot start.
     /// </summary>
     public static async Task<BackingServers> ChooseAsync(IDistributedApplicationBuilder builder, AppHostSettings settings)
     {
+        var binariesInstalled = ServerBinaries.PostgresInstalled && ServerBinaries.RedisInstalled;
+        if (settings.Servers is "binaries" && !builder.ExecutionContext.IsPublishMode)
+        {
+            return binariesInstalled
+                ? new BackingServers(builder, settings, localImages: false, $"PostgreSQL and Redis from this machine's binaries, data in {settings.DataDirectoryFor(builder)}", binaries: true)
+                : throw new InvalidOperationException("AppHost:Servers is binaries but PostgreSQL or redis-server is not installed: apt-get install postgresql redis-server.");
+        }
+
         if (settings.Servers is "official-images" || builder.ExecutionContext.IsPublishMode)
         {
             return new BackingServers(builder, settings, localImages: settings.Servers is "local-images", "PostgreSQL and Redis from Aspire's official images");
@@ -57,6 +68,8 @@ internal sealed class BackingServers
 
         return settings.Servers is "local-images"
             ? throw new InvalidOperationException($"AppHost:Servers is local-images but {missing}: run scripts/prerequisites.sh (it builds them with scripts/build-backing-images.sh).")
+            : docker is null && binariesInstalled
+            ? new BackingServers(builder, settings, localImages: false, $"PostgreSQL and Redis from this machine's binaries, data in {settings.DataDirectoryFor(builder)} (auto: {missing})", binaries: true)
             : new BackingServers(builder, settings, localImages: false, $"PostgreSQL and Redis from Aspire's official images (auto: {missing})");
     }
 
@@ -67,6 +80,11 @@ internal sealed class BackingServers
         {
             Description += $"; PostgreSQL: ConnectionStrings:{name}";
             return _builder.AddConnectionString(name);
+        }
+
+        if (_binaries)
+        {
+            return _builder.AddPostgresBinaries(name, databaseName, Path.Combine(_settings.DataDirectoryFor(_builder), name), _settings.FastUnsafePostgres);
         }
 
         var server = _builder.AddPostgres(name);
@@ -97,6 +115,11 @@ internal sealed class BackingServers
         {
             Description += $"; Redis: ConnectionStrings:{name}";
             return _builder.AddConnectionString(name);
+        }
+
+        if (_binaries)
+        {
+            return _builder.AddRedisBinaries(name, Path.Combine(_settings.DataDirectoryFor(_builder), name), persist: _settings.DataVolumes);
         }
 
         var redis = _builder.AddRedis(name);

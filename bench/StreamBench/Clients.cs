@@ -6,8 +6,12 @@ using System.Text.Json.Nodes;
 
 namespace Hangar.StreamBench;
 
-/// <summary>What the bench does through Hangar's API: an agent at a URL, chats, messages.</summary>
-internal sealed class HangarClient(HttpClient api)
+/// <summary>
+/// What the bench does through Hangar's API: an agent at a URL, chats, messages. Stream links are followed on
+/// <paramref name="streamHub"/>, one StreamHub replica itself, rather than through the local orchestrator's proxy
+/// they name, which is not the platform's and would add a hop of its own to every figure.
+/// </summary>
+internal sealed class HangarClient(HttpClient api, string streamHub)
 {
     public static HttpClient Http(string? baseUrl = null, string? apiKey = null)
     {
@@ -38,7 +42,7 @@ internal sealed class HangarClient(HttpClient api)
     public async Task<(Guid ChatId, string StreamUrl)> CreateChatAsync(Guid agentId, string? text)
     {
         var body = await Json(await api.PostAsJsonAsync("/api/chats", new { agent_id = agentId, messages = text is null ? null : Messages(text) }));
-        return (body["chat"]!["id"]!.GetValue<Guid>(), body["stream"]!["url"]!.ToString());
+        return (body["chat"]!["id"]!.GetValue<Guid>(), streamHub + new Uri(body["stream"]!["url"]!.ToString()).PathAndQuery);
     }
 
     public async Task SendAsync(Guid chatId, string text) =>

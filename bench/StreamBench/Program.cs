@@ -45,15 +45,15 @@ var apiReplicas = app.Replicas("apiservice");
 var hubReplicas = app.Replicas("streamhub");
 using var api = HangarClient.Http(apiReplicas[0].Url, app.ApiKey);
 using var http = HangarClient.Http();
-var hangar = new HangarClient(api);
+var hangar = new HangarClient(api, hubReplicas[0].Url);
 await using var redis = await RedisConnection.ConnectAsync(RedisOptions.Parse(app.RedisConnectionString));
 
-// CPU is counted over each process's tree (a replica runs under `dotnet run`, a server's container under its first
-// process); memory is the service's own process. Names as before the AppHost ran on Aspire: apiservice-0, …
+// CPU is counted over each process's tree (a replica runs under `dotnet run`, PostgreSQL has a process per
+// connection); memory is the service's own process. Names as before the AppHost ran on Aspire: apiservice-0, …
 var replicas = apiReplicas.Select((r, i) => ($"apiservice-{i}", r)).Concat(hubReplicas.Select((r, i) => ($"streamhub-{i}", r))).ToList();
 var processes = replicas.ToDictionary(r => r.Item1, r => r.r.Pid);
-processes["postgres"] = await app.ContainerPidAsync("postgres");
-processes["redis"] = await app.ContainerPidAsync("redis");
+processes["postgres"] = await app.ServerPidAsync("postgres");
+processes["redis"] = await app.ServerPidAsync("redis");
 var serviceProcesses = replicas.ToDictionary(r => r.Item1, r => Stack.ServiceProcessOf(r.r));
 var services = serviceProcesses.Keys.ToList();
 

@@ -24,7 +24,7 @@ for (var i = 0; i < Starts; i++)
         directStarts.Add(await UntilHealthyAsync(direct));
     }
 
-    await using (var wrapped = Agent(Wrapped(FreePort.Next(), 0)))
+    await using (var wrapped = Agent(Wrapped(FreePort.NextPair(), 0)))
     {
         wrappedStarts.Add(await UntilHealthyAsync(wrapped));
     }
@@ -35,7 +35,7 @@ Console.WriteLine($"start to healthy, median of {Starts}: direct {Median(directS
 var table = new List<string[]>();
 foreach (var (name, start) in new (string, Func<int, int, StartedAgent>)[] { ("direct", Direct), ("wrapper", Wrapped) })
 {
-    await using var streaming = Agent(start(FreePort.Next(), Deltas));
+    await using var streaming = Agent(start(FreePort.NextPair(), Deltas));
     await UntilHealthyAsync(streaming);
     await StreamAsync(streaming.Url);
     var cpuBefore = CpuSeconds(streaming.Process);
@@ -44,7 +44,7 @@ foreach (var (name, start) in new (string, Func<int, int, StartedAgent>)[] { ("d
     var seconds = clock.Elapsed.TotalSeconds;
     var wrapperCpu = name == "wrapper" ? $"{(CpuSeconds(streaming.Process) - cpuBefore) * 1000 / chunks * 1000:0.0} ms" : "-";
 
-    await using var turns = Agent(start(FreePort.Next(), 1));
+    await using var turns = Agent(start(FreePort.NextPair(), 1));
     await UntilHealthyAsync(turns);
     for (var i = 0; i < 20; i++)
     {

@@ -21,9 +21,8 @@ public sealed class BackingServerRestartTests(HangarStack stack)
         var (before, sent) = await stack.StartChatAsync("before the database restart");
         await SseClient.ReadUntilAsync(HangarStack.StreamUrl(sent), SseClient.RunEnded);
 
-        // Down for longer than a heartbeat (1 s) but not the lease (6 s): renewals fail, and the run must go on. A new
-        // container takes about 2 s to accept connections again.
-        var (chatId, reading) = await StartSlowChatAsync(afterChunks: 20, () => stack.Stack.RestartServerAsync("postgres", TimeSpan.FromSeconds(0.5), Ct));
+        // Down for longer than a heartbeat (1 s) but not the lease (6 s): renewals fail, and the run must go on.
+        var (chatId, reading) = await StartSlowChatAsync(afterChunks: 20, () => stack.Stack.RestartServerAsync("postgres", TimeSpan.FromSeconds(1.5), Ct));
         var events = await reading;
 
         // The services recover on their own (that is the test); this process's pooled connections died with the

@@ -27,7 +27,7 @@ public sealed class BlinkSdkAgent(HangarStack stack) : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         EnsureInstalled();
-        var port = FreePort.Next();
+        var port = FreePort.NextPair();
         var url = $"http://127.0.0.1:{port}";
         Proxy = await RecordingProxy.StartAsync(url);
         var (agentId, _, token) = await stack.DeployAgentAsync(url: Proxy.Url);

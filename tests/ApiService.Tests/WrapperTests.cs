@@ -42,7 +42,7 @@ public sealed class WrapperTests(HangarStack stack)
     public async Task AgentOutput_IsShippedAsLogs_StdoutAsInfoAndStderrAsError()
     {
         var (agentId, token) = await DeployAsync();
-        await using var wrapper = WrapperProcess.Start("plain-agent", PlainAgent, FreePort.Next(), stack.ApiUrls[1], token);
+        await using var wrapper = WrapperProcess.Start("plain-agent", PlainAgent, FreePort.NextPair(), stack.ApiUrls[1], token);
         await wrapper.WaitHealthyAsync();
 
         var logs = await HangarStack.WaitForAsync(async () =>
@@ -72,7 +72,7 @@ public sealed class WrapperTests(HangarStack stack)
     public async Task CrashingEntrypoint_EndsTheWrapperWithItsCode_AndItsLastLinesAreShipped()
     {
         var (agentId, token) = await DeployAsync();
-        await using var wrapper = WrapperProcess.Start("plain-agent", PlainAgent, FreePort.Next(), stack.ApiUrls[1], token, new Dictionary<string, string> { ["AGENT_MODE"] = "crash" });
+        await using var wrapper = WrapperProcess.Start("plain-agent", PlainAgent, FreePort.NextPair(), stack.ApiUrls[1], token, new Dictionary<string, string> { ["AGENT_MODE"] = "crash" });
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await wrapper.Process.WaitForExitAsync(timeout.Token);
 
@@ -89,7 +89,7 @@ public sealed class WrapperTests(HangarStack stack)
     public async Task MissingEntrypoint_ExitsWithAReadableError()
     {
         var (_, token) = await DeployAsync();
-        await using var wrapper = WrapperProcess.Start("no-agent", "/nonexistent/agent.mjs", FreePort.Next(), stack.ApiUrls[1], token);
+        await using var wrapper = WrapperProcess.Start("no-agent", "/nonexistent/agent.mjs", FreePort.NextPair(), stack.ApiUrls[1], token);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await wrapper.Process.WaitForExitAsync(timeout.Token);
 
@@ -120,7 +120,7 @@ public sealed class WrapperTests(HangarStack stack)
     private async Task<WrapperProcess> StartAsync(Dictionary<string, string> environment)
     {
         var (_, token) = await DeployAsync();
-        var wrapper = WrapperProcess.Start("plain-agent", PlainAgent, FreePort.Next(), stack.ApiUrls[1], token, environment);
+        var wrapper = WrapperProcess.Start("plain-agent", PlainAgent, FreePort.NextPair(), stack.ApiUrls[1], token, environment);
         await wrapper.WaitHealthyAsync();
         return wrapper;
     }

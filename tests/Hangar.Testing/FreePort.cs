@@ -13,6 +13,28 @@ public static class FreePort
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>
+    /// A free loopback port whose next one is free too, for the runtime wrapper, which starts its agent on
+    /// <c>PORT+1</c>: on a busy machine the next port is often some connection's ephemeral port.
+    /// </summary>
+    public static int NextPair()
+    {
+        while (true)
+        {
+            var port = Next();
+            try
+            {
+                using var next = new TcpListener(IPAddress.Loopback, port + 1);
+                next.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // Taken: try another.
+            }
+        }
+    }
+
     public static async Task WaitUntilListeningAsync(int port, TimeSpan timeout, Func<string> whyNot, CancellationToken cancellationToken = default)
     {
         var deadline = DateTime.UtcNow + timeout;

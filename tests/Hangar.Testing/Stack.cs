@@ -27,6 +27,12 @@ public sealed class StackOptions
     /// <summary>Where the services export telemetry (OTLP over http/protobuf), since the testing builder runs no dashboard.</summary>
     public string? OtlpEndpoint { get; init; }
 
+    /// <summary>
+    /// The AppHost's <c>AppHost:Servers</c>: <c>binaries</c> by default (fast to start and restart, and no container
+    /// proxies in the way of the benchmark's figures), <c>local-images</c> for the containers a user runs.
+    /// </summary>
+    public string Servers { get; init; } = "binaries";
+
     /// <summary>The bootstrap API key; a new one by default.</summary>
     public string ApiKey { get; init; } = "hgr_" + Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
 
@@ -47,7 +53,8 @@ public sealed record Replica(string Resource, string Name, string Url, int Pid)
 /// <summary>
 /// The whole stack as the AppHost composes it, started with <see cref="DistributedApplicationTestingBuilder"/>: the
 /// same resources, references and parameters as <c>dotnet run --project AppHost</c>, on random ports, with
-/// PostgreSQL (fsync off) and Redis in containers whose data lives in volumes of this stack's own. Tests address
+/// PostgreSQL (fsync off) and Redis from the machine's binaries or in containers, their data in a temporary
+/// directory or volumes of this stack's own, removed with it. Tests address
 /// the proxy in front of a service's replicas or one replica, kill a replica and start it again as the dashboard
 /// does, and restart PostgreSQL or Redis.
 /// </summary>
@@ -97,8 +104,9 @@ public sealed class Stack : IAsyncDisposable
                 $"--AppHost:ApiReplicas={options.ApiReplicas}",
                 $"--AppHost:StreamHubReplicas={options.StreamHubReplicas}",
                 $"--AppHost:DeployerRuntime={options.DeployerRuntime}",
-                "--AppHost:Servers=local-images",
+                $"--AppHost:Servers={options.Servers}",
                 $"--AppHost:DataVolumePrefix={volumePrefix}",
+                $"--AppHost:DataDirectory={Path.Combine(Path.GetTempPath(), volumePrefix)}",
                 "--AppHost:FastUnsafePostgres=true",
                 $"--Parameters:api-key={options.ApiKey}",
                 $"--Parameters:signing-key={signingKey}",
@@ -130,7 +138,9 @@ public sealed class Stack : IAsyncDisposable
             timeout.CancelAfter(StartTimeout);
             await app.StartAsync(timeout.Token).ConfigureAwait(false);
             await stack.WaitAllHealthyAsync(timeout.Token).ConfigureAwait(false);
-            stack.PostgresConnectionString = (await app.GetConnectionStringAsync("hangar", cancellationToken).ConfigureAwait(false))!;
+            // The database is a resource of its own under a PostgreSQL container; the binaries' server names it itself.
+            var database = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.Any(r => r.Name == "hangar") ? "hangar" : "postgres";
+            stack.PostgresConnectionString = (await app.GetConnectionStringAsync(database, cancellationToken).ConfigureAwait(false))!;
             stack.RedisConnectionString = (await app.GetConnectionStringAsync("redis", cancellationToken).ConfigureAwait(false))!;
             return stack;
         }
@@ -257,8 +267,8 @@ public sealed class Stack : IAsyncDisposable
     /// it again with Aspire's start command on its volume, and returns once it is healthy.
     /// </summary>
     /// <remarks>
-    /// Aspire's stop command would do for the first half, but Redis runs under <c>/bin/sh</c>, which does not pass
-    /// SIGTERM on, so its container takes Docker's whole ten-second grace to stop.
+    /// Aspire's stop command would do for the first half, but Redis's container runs it under <c>/bin/sh</c>, which
+    /// does not pass SIGTERM on, so it takes Docker's whole ten-second grace to stop.
     /// </remarks>
     public async Task RestartServerAsync(string resource, TimeSpan downFor, CancellationToken cancellationToken = default)
     {
@@ -269,7 +279,7 @@ public sealed class Stack : IAsyncDisposable
             "redis" => ("redis-server", Posix.SigTerm),
             _ => throw new ArgumentException($"{resource} is neither postgres nor redis.", nameof(resource)),
         };
-        var main = ProcessTree(await ContainerPidAsync(resource).ConfigureAwait(false)).First(pid => CommandOf(pid) == server);
+        var main = ProcessTree(await ServerPidAsync(resource).ConfigureAwait(false)).First(pid => CommandOf(pid) == server);
         if (Posix.Kill(main, signal) != 0)
         {
             throw new InvalidOperationException($"Could not signal {server} (process {main}) of {resource}.");
@@ -281,16 +291,28 @@ public sealed class Stack : IAsyncDisposable
         await WaitForAsync(() => IsHealthy(id), $"{resource} to be healthy", cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The main process of a container resource (PostgreSQL, Redis) as the host sees it, for CPU and memory figures.</summary>
-    public async Task<int> ContainerPidAsync(string resource)
+    /// <summary>
+    /// The first process of PostgreSQL or Redis as the host sees it: the executable's, or the container's first
+    /// process; the server and its children are in its tree, for CPU and memory figures.
+    /// </summary>
+    public async Task<int> ServerPidAsync(string resource)
     {
         var snapshot = _latest.Values.Single(e => e.Resource.Name == resource).Snapshot;
-        var container = snapshot.Properties.Single(p => p.Name == "container.id").Value?.ToString()
-            ?? throw new InvalidOperationException($"{resource} has no container.");
+        if (snapshot.Properties.Any(p => p.Name == "executable.pid"))
+        {
+            return PidOf(snapshot);
+        }
+
+        var container = ContainerIdOf(resource);
         using var docker = new DockerClientBuilder().Build();
         var inspected = await docker.Containers.InspectContainerAsync(container).ConfigureAwait(false);
         return (int)inspected.State!.Pid;
     }
+
+    /// <summary>The container that runs a resource now.</summary>
+    public string ContainerIdOf(string resource) =>
+        _latest.Values.Single(e => e.Resource.Name == resource).Snapshot.Properties.SingleOrDefault(p => p.Name == "container.id")?.Value?.ToString()
+            ?? throw new InvalidOperationException($"{resource} runs in no container.");
 
     public async ValueTask DisposeAsync()
     {
@@ -300,6 +322,11 @@ public sealed class Stack : IAsyncDisposable
         await Task.WhenAll(_logWatchers.Values).ConfigureAwait(false);
         await App.DisposeAsync().ConfigureAwait(false);
         await RemoveVolumesAsync().ConfigureAwait(false);
+        if (Directory.Exists(Path.Combine(Path.GetTempPath(), _volumePrefix)))
+        {
+            Directory.Delete(Path.Combine(Path.GetTempPath(), _volumePrefix), recursive: true);
+        }
+
         _stopping.Dispose();
     }
 
